@@ -1,0 +1,286 @@
+"""The embedded local stack: moto server on loopback, resources, service processes.
+
+Nothing here is used on AWS. ``brandlens up`` and ``brandlens demo`` use it,
+and so do the end-to-end tests, so they exercise exactly what a user runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from brandlens_core.aws import AwsClients
+from brandlens_core.settings import AwsSettings
+from brandlens_core.stack import StackNames, define, deploy
+
+# service name -> python module run as ``python -m module``
+SERVICES: dict[str, str] = {
+    "ingest": "brandlens_ingest",
+}
+
+LOCAL_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",  # moto accepts any credentials
+    "AWS_SESSION_TOKEN": "testing",
+}
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class MotoServer:
+    """A moto server in its own process, answering on 127.0.0.1:port."""
+
+    port: int = 0
+    log_path: Path | None = None
+    _process: subprocess.Popen[bytes] | None = None
+    _log: IO[bytes] | None = None
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout_seconds: float = 30.0) -> None:
+        if not self.port:
+            self.port = free_port()
+        env = dict(os.environ) | {"MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
+        if self.log_path is not None:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            self._log = self.log_path.open("ab")
+        self._process = subprocess.Popen(  # noqa: S603 - fixed argv
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=self._log or subprocess.DEVNULL,
+            stderr=self._log or subprocess.DEVNULL,
+            env=env,
+        )
+        deadline = time.monotonic() + timeout_seconds
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                where = f"; see {self.log_path}" if self.log_path else ""
+                raise RuntimeError(
+                    f"moto server exited with code {self._process.returncode} "
+                    f"(is port {self.port} in use?{where})"
+                )
+            try:
+                with urllib.request.urlopen(  # noqa: S310 - loopback http
+                    f"{self.endpoint_url}/moto-api/", timeout=1
+                ):
+                    return
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"moto server did not answer on {self.endpoint_url} in time")
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+
+def service_env(endpoint_url: str, stack_name: str, region: str = "us-east-1") -> dict[str, str]:
+    """The environment a service process needs to talk to the local stack."""
+    return {
+        **LOCAL_CREDENTIALS,
+        "AWS_DEFAULT_REGION": region,
+        "BRANDLENS_AWS_REGION": region,
+        "BRANDLENS_AWS_ENDPOINT_URL": endpoint_url,
+        "BRANDLENS_STACK_NAME": stack_name,
+    }
+
+
+@dataclass
+class ServiceProcess:
+    """One service in its own process, restarted with backoff when it dies."""
+
+    name: str
+    module: str
+    env: Mapping[str, str]
+    log_path: Path
+    restarts: int = 0
+    process: asyncio.subprocess.Process | None = None
+    _stopping: bool = False
+    _supervisor: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._supervisor = asyncio.create_task(self._supervise(), name=f"supervise-{self.name}")
+
+    async def _spawn(self) -> asyncio.subprocess.Process:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        try:
+            return await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                self.module,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=dict(os.environ) | dict(self.env),
+            )
+        finally:
+            log.close()
+
+    async def _supervise(self) -> None:
+        backoff = 0.5
+        while not self._stopping:
+            started = time.monotonic()
+            self.process = await self._spawn()
+            code = await self.process.wait()
+            if self._stopping:
+                return
+            self.restarts += 1
+            if time.monotonic() - started > 30:
+                backoff = 0.5
+            print(
+                f"[brandlens] {self.name} exited with code {code}; restarting in {backoff:.1f}s "
+                f"(log: {self.log_path})",
+                file=sys.stderr,
+            )
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 10.0)
+
+    def kill(self) -> None:
+        """SIGKILL the current process (the supervisor restarts it): for chaos tests."""
+        if self.process is not None and self.process.returncode is None:
+            self.process.kill()
+
+    async def stop(self, timeout_seconds: float = 35.0) -> None:
+        self._stopping = True
+        proc = self.process
+        if proc is not None and proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), timeout_seconds)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervisor
+
+
+@dataclass
+class EmbeddedStack:
+    """moto server + every resource + every service process, on this machine."""
+
+    stack_name: str = "brandlens"
+    port: int = 0
+    state_dir: Path = Path(".brandlens")
+    services: tuple[str, ...] = tuple(SERVICES)
+    region: str = "us-east-1"
+    extra_env: dict[str, str] = field(default_factory=dict)
+    moto: MotoServer | None = None
+    processes: dict[str, ServiceProcess] = field(default_factory=dict)
+
+    @property
+    def endpoint_url(self) -> str:
+        if self.moto is None:
+            raise RuntimeError("the stack is not started")
+        return self.moto.endpoint_url
+
+    @property
+    def names(self) -> StackNames:
+        return StackNames(self.stack_name)
+
+    @property
+    def state_file(self) -> Path:
+        return self.state_dir / "local.json"
+
+    def env(self) -> dict[str, str]:
+        return service_env(self.endpoint_url, self.stack_name, self.region) | self.extra_env
+
+    async def start(self) -> None:
+        self.moto = MotoServer(self.port, log_path=self.state_dir / "logs" / "moto.log")
+        await asyncio.to_thread(self.moto.start)
+        with _patched_env(LOCAL_CREDENTIALS):
+            settings = AwsSettings(region=self.region, endpoint_url=self.endpoint_url)  # type: ignore[arg-type]
+            async with AwsClients(settings) as clients:
+                await deploy(clients, define(self.names))
+        for name in self.services:
+            proc = ServiceProcess(
+                name=name,
+                module=SERVICES[name],
+                env=self.env()
+                | {
+                    f"BRANDLENS_{name.upper().replace('-', '_')}_WORKER_HEARTBEAT_FILE": str(
+                        (self.state_dir / f"{name}.alive").resolve()
+                    )
+                },
+                log_path=self.state_dir / "logs" / f"{name}.log",
+            )
+            await proc.start()
+            self.processes[name] = proc
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.state_file.write_text(json.dumps(self.describe(), indent=2))
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "endpoint_url": self.endpoint_url,
+            "stack_name": self.stack_name,
+            "region": self.region,
+            "services": list(self.services),
+            "pid": os.getpid(),
+            "media_bucket": self.names.media_bucket,
+            "artifacts_bucket": self.names.artifacts_bucket,
+        }
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(p.stop() for p in self.processes.values()))
+        self.processes.clear()
+        if self.moto is not None:
+            await asyncio.to_thread(self.moto.stop)
+        with contextlib.suppress(FileNotFoundError):
+            state = json.loads(self.state_file.read_text())
+            if state.get("pid") == os.getpid():
+                self.state_file.unlink()
+
+
+def read_local_state(state_dir: Path = Path(".brandlens")) -> dict[str, Any] | None:
+    """The running local stack's description, if one is up."""
+    path = state_dir / "local.json"
+    try:
+        state: dict[str, Any] = json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    try:
+        os.kill(int(state["pid"]), 0)
+    except (OSError, KeyError, ValueError):
+        return None
+    return state
+
+
+@contextlib.contextmanager
+def _patched_env(values: Mapping[str, str]) -> Any:
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v

@@ -1,0 +1,206 @@
+"""The job store: one row per job in DynamoDB, changed only by conditional writes.
+
+Every state change names the states it may come from; DynamoDB refuses the
+write when another worker moved the job first, so no update is lost when two
+workers race. ``revision`` counts the changes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from brandlens_core.aws import Client, error_code
+from brandlens_core.dynamo import from_item, to_attr, to_item
+from brandlens_core.events import Purpose, utc_now
+
+
+class JobStatus(StrEnum):
+    ACCEPTED = "ACCEPTED"
+    REJECTED = "REJECTED"
+    FRAMING = "FRAMING"
+    FRAMED = "FRAMED"
+    LABELING = "LABELING"
+    ANALYZING = "ANALYZING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+
+
+TERMINAL = frozenset({JobStatus.REJECTED, JobStatus.COMPLETED, JobStatus.FAILED})
+
+# Which states a job may enter from which. A transition not listed is a bug.
+TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
+    JobStatus.FRAMING: frozenset({JobStatus.ACCEPTED}),
+    JobStatus.FRAMED: frozenset({JobStatus.FRAMING}),
+    JobStatus.LABELING: frozenset({JobStatus.FRAMED}),
+    JobStatus.ANALYZING: frozenset({JobStatus.FRAMING, JobStatus.FRAMED}),
+    JobStatus.COMPLETED: frozenset({JobStatus.FRAMED, JobStatus.LABELING, JobStatus.ANALYZING}),
+    JobStatus.FAILED: frozenset(set(JobStatus) - TERMINAL),
+}
+
+
+class Job(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    job_id: str
+    project: str | None = None
+    purpose: Purpose | None = None
+    status: JobStatus
+    reason: str | None = None
+    media: dict[str, Any] = Field(default_factory=dict)
+    created_at: datetime = Field(default_factory=utc_now)
+    updated_at: datetime = Field(default_factory=utc_now)
+    revision: int = 1
+    published: set[str] = Field(
+        default_factory=set, description="detail-types already published for this job"
+    )
+    progress: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    def to_item(self) -> dict[str, Any]:
+        data = self.model_dump(mode="json", exclude={"published"})
+        if self.published:
+            data["published"] = set(self.published)
+        if not data.get("progress"):
+            data.pop("progress", None)
+        return to_item(data)
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> Job:
+        return cls.model_validate(from_item(item))
+
+
+class JobExistsError(Exception):
+    def __init__(self, job: Job) -> None:
+        super().__init__(f"job {job.job_id} exists ({job.status})")
+        self.job = job
+
+
+class JobNotFoundError(LookupError):
+    pass
+
+
+class InvalidTransitionError(Exception):
+    def __init__(self, job_id: str, current: JobStatus | None, target: JobStatus) -> None:
+        super().__init__(f"job {job_id} cannot go from {current} to {target}")
+        self.job_id = job_id
+        self.current = current
+        self.target = target
+
+
+class JobStore:
+    def __init__(self, dynamodb: Client, table_name: str) -> None:
+        self._db = dynamodb
+        self._table = table_name
+
+    async def create(self, job: Job) -> Job:
+        """Insert ``job``; raise JobExistsError (with the stored job) if its id is taken."""
+        try:
+            await self._db.put_item(
+                TableName=self._table,
+                Item=job.to_item(),
+                ConditionExpression="attribute_not_exists(job_id)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except Exception as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+            old = getattr(exc, "response", {}).get("Item")
+            existing = Job.from_item(old) if old else await self.get(job.job_id)
+            raise JobExistsError(existing) from None
+        return job
+
+    async def get(self, job_id: str) -> Job:
+        got = await self._db.get_item(
+            TableName=self._table, Key={"job_id": {"S": job_id}}, ConsistentRead=True
+        )
+        if "Item" not in got:
+            raise JobNotFoundError(job_id)
+        return Job.from_item(got["Item"])
+
+    async def transition(
+        self,
+        job_id: str,
+        target: JobStatus,
+        *,
+        reason: str | None = None,
+        fields: dict[str, Any] | None = None,
+    ) -> Job:
+        """Move a job to ``target`` if its current state allows; return the new row."""
+        allowed = TRANSITIONS.get(target)
+        if not allowed:
+            raise ValueError(f"no job may enter {target}")
+        names = {"#status": "status", "#updated_at": "updated_at", "#revision": "revision"}
+        values: dict[str, Any] = {
+            ":target": {"S": target.value},
+            ":now": {"S": utc_now().isoformat()},
+            ":one": {"N": "1"},
+        }
+        sets = ["#status = :target", "#updated_at = :now", "#revision = #revision + :one"]
+        if reason is not None:
+            names["#reason"] = "reason"
+            values[":reason"] = {"S": reason}
+            sets.append("#reason = :reason")
+        for i, (name, value) in enumerate((fields or {}).items()):
+            names[f"#f{i}"] = name
+            values[f":f{i}"] = to_attr(value)
+            sets.append(f"#f{i} = :f{i}")
+        allowed_keys = []
+        for i, state in enumerate(sorted(allowed)):
+            values[f":from{i}"] = {"S": state.value}
+            allowed_keys.append(f":from{i}")
+        try:
+            response = await self._db.update_item(
+                TableName=self._table,
+                Key={"job_id": {"S": job_id}},
+                UpdateExpression="SET " + ", ".join(sets),
+                ConditionExpression=f"#status IN ({', '.join(allowed_keys)})",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except Exception as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+            old = getattr(exc, "response", {}).get("Item")
+            current = Job.from_item(old).status if old else None
+            raise InvalidTransitionError(job_id, current, target) from None
+        return Job.from_item(response["Attributes"])
+
+    async def mark_published(self, job_id: str, detail_type: str) -> None:
+        await self._db.update_item(
+            TableName=self._table,
+            Key={"job_id": {"S": job_id}},
+            UpdateExpression="ADD published :dt",
+            ConditionExpression="attribute_exists(job_id)",
+            ExpressionAttributeValues={":dt": {"SS": [detail_type]}},
+        )
+
+    async def list(self, *, project: str | None = None, limit: int = 100) -> list[Job]:
+        """Newest first. With a project, reads the by-project index; else scans."""
+        items: list[dict[str, Any]] = []
+        if project is not None:
+            kwargs: dict[str, Any] = {
+                "TableName": self._table,
+                "IndexName": "by-project",
+                "KeyConditionExpression": "project = :p",
+                "ExpressionAttributeValues": {":p": {"S": project}},
+                "ScanIndexForward": False,
+                "Limit": limit,
+            }
+            response = await self._db.query(**kwargs)
+            items = response.get("Items", [])
+        else:
+            paginator = self._db.get_paginator("scan")
+            async for page in paginator.paginate(TableName=self._table):
+                items.extend(page.get("Items", []))
+        jobs = [Job.from_item(i) for i in items]
+        jobs.sort(key=lambda j: j.created_at, reverse=True)
+        return jobs[:limit]
