@@ -11,6 +11,7 @@ import pytest
 
 from brandlens_cli.embedded import LOCAL_CREDENTIALS, MotoServer
 from brandlens_core.aws import AwsClients
+from brandlens_core.logging import configure_logging
 from brandlens_core.settings import AwsSettings
 from brandlens_core.stack import StackNames, define, deploy
 from tests.support import Stack
@@ -29,6 +30,11 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _json_logs() -> None:
+    configure_logging("tests", "INFO", json_output=True)
 
 
 @pytest.fixture(scope="session")

@@ -146,3 +146,151 @@ async def start_ingest(
         fast_worker_settings(**worker_overrides),
     )
     return RunningWorker(worker)
+
+
+def make_mp4(path: Any, seconds: float = 1.0, size: str = "160x120") -> bytes:
+    """A real H.264 MP4 made by the ffmpeg binary of imageio-ffmpeg."""
+    import subprocess
+
+    import imageio_ffmpeg
+
+    subprocess.run(
+        [
+            imageio_ffmpeg.get_ffmpeg_exe(),
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            f"testsrc=size={size}:rate=10",
+            "-t",
+            str(seconds),
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+            str(path),
+        ],
+        check=True,
+    )
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def s3_event(
+    bucket: str,
+    key: str,
+    *,
+    version_id: str | None = "v1",
+    size: int = 1,
+    event_id: str = "17793124-05d4-b198-2fde-7ededc63b103",
+) -> dict[str, Any]:
+    """An 'Object Created' event as S3 puts it on EventBridge (see tests/events/)."""
+    obj: dict[str, Any] = {
+        "key": key,
+        "size": size,
+        "etag": "b1946ac92492d2347c6235b4d2611184",
+        "sequencer": "617f08299329d189",
+    }
+    if version_id:
+        obj["version-id"] = version_id
+    return {
+        "version": "0",
+        "id": event_id,
+        "detail-type": "Object Created",
+        "source": "aws.s3",
+        "account": "123456789012",
+        "time": "2026-11-12T00:00:00Z",
+        "region": "us-east-1",
+        "resources": [f"arn:aws:s3:::{bucket}"],
+        "detail": {
+            "version": "0",
+            "bucket": {"name": bucket},
+            "object": obj,
+            "request-id": "N4N7GDK58NMKJ12R",
+            "requester": "123456789012",
+            "source-ip-address": "1.2.3.4",
+            "reason": "PutObject",
+        },
+    }
+
+
+class HoldingProxy:
+    """A loopback HTTP proxy in front of the moto server that can hold one AWS operation.
+
+    Requests whose ``X-Amz-Target`` equals ``hold_target`` are never forwarded:
+    the caller hangs as if the network stalled, and ``held`` is set. Everything
+    else is forwarded as it is. Used to stop a service at an exact point.
+    """
+
+    def __init__(self, upstream: str, hold_target: str | None = None) -> None:
+        self.upstream = upstream.rstrip("/")
+        self.hold_target = hold_target
+        self.held = asyncio.Event()
+        self._release = asyncio.Event()
+        self._runner: Any = None
+        self._session: Any = None
+        self.url = ""
+
+    async def start(self) -> str:
+        import aiohttp
+        from aiohttp import web
+
+        self._session = aiohttp.ClientSession(auto_decompress=False)
+        app = web.Application(client_max_size=1024**3)
+        app.router.add_route("*", "/{tail:.*}", self._forward)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        self.url = f"http://127.0.0.1:{port}"
+        return self.url
+
+    async def _forward(self, request: Any) -> Any:
+        from aiohttp import web
+
+        body = await request.read()
+        if self.hold_target and request.headers.get("X-Amz-Target") == self.hold_target:
+            self.held.set()
+            await self._release.wait()
+            return web.Response(status=503, text="held by the test proxy")
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host",)}
+        async with self._session.request(
+            request.method, self.upstream + request.path_qs, headers=headers, data=body
+        ) as upstream:
+            payload = await upstream.read()
+            passed = {
+                k: v
+                for k, v in upstream.headers.items()
+                if k.lower() not in ("content-length", "transfer-encoding", "connection")
+            }
+            return web.Response(status=upstream.status, headers=passed, body=payload)
+
+    async def stop(self) -> None:
+        self._release.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self._session is not None:
+            await self._session.close()
+
+
+async def start_service(module: str, env: dict[str, str], log_path: Any) -> Any:
+    """Run ``python -m module`` as its own process, logs to ``log_path``."""
+    import os
+    import sys
+
+    log = open(log_path, "ab")  # noqa: SIM115 - handed to the child
+    try:
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            module,
+            stdout=log,
+            stderr=asyncio.subprocess.STDOUT,
+            env=dict(os.environ) | env,
+        )
+    finally:
+        log.close()

@@ -216,7 +216,7 @@ class EmbeddedStack:
         self.moto = MotoServer(self.port, log_path=self.state_dir / "logs" / "moto.log")
         await asyncio.to_thread(self.moto.start)
         with _patched_env(LOCAL_CREDENTIALS):
-            settings = AwsSettings(region=self.region, endpoint_url=self.endpoint_url)  # type: ignore[arg-type]
+            settings = AwsSettings(region=self.region, endpoint_url=self.endpoint_url)
             async with AwsClients(settings) as clients:
                 await deploy(clients, define(self.names))
         for name in self.services:

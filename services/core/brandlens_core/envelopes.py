@@ -10,7 +10,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from brandlens_core.events import Event, parse_event
 
@@ -44,10 +44,28 @@ class S3Object(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
 
     key: str = Field(min_length=1, max_length=4096)
+    key_not_utf8: bool = Field(
+        default=False,
+        exclude=True,
+        description="the key held lone surrogates (not UTF-8); ``key`` then shows them escaped",
+    )
     size: int | None = Field(default=None, ge=0)
     etag: str | None = Field(default=None, validation_alias=AliasChoices("etag", "eTag"))
     version_id: str | None = Field(default=None, alias="version-id")
     sequencer: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _escape_non_utf8_key(cls, data: Any) -> Any:
+        # JSON can carry lone surrogates (\udcff) that no S3 key or UTF-8 text has;
+        # keep the event so the consumer can reject it with a reason.
+        if isinstance(data, dict) and isinstance(data.get("key"), str):
+            try:
+                data["key"].encode("utf-8")
+            except UnicodeEncodeError:
+                escaped = data["key"].encode("utf-8", "backslashreplace").decode("utf-8")
+                return data | {"key": escaped, "key_not_utf8": True}
+        return data
 
 
 class S3ObjectCreatedDetail(BaseModel):

@@ -97,6 +97,8 @@ async def _create_job(event: S3ObjectCreated, job_id: str, ctx: IngestContext) -
     media: dict[str, Any] = {"bucket": ctx.media_bucket, "key": printable(key)}
     try:
         try:
+            if obj.key_not_utf8:
+                raise BadKeyError("the key is not valid UTF-8")
             parsed = parse_key(key)
         except BadKeyError as exc:
             project, purpose = exc.project, exc.purpose
@@ -177,7 +179,7 @@ async def _inspect(event: S3ObjectCreated, ctx: IngestContext) -> MediaRef:
     if size > kind_limit:
         raise _Rejection(
             RejectionCode.TOO_LARGE,
-            f"the {info.kind.value} is {size} bytes; the limit for a {info.kind.value} "
+            f"the {info.kind.value} is {size} bytes; the limit for {info.kind.value}s "
             f"is {kind_limit} bytes",
         )
     head_version = head.get("VersionId")

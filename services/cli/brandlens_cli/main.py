@@ -1,0 +1,820 @@
+"""The ``brandlens`` command line: a local stack, uploads, and jobs.
+
+``up`` runs the embedded local stack in the foreground; ``submit``, ``jobs``
+and ``job`` talk to it (or, with ``--aws``, to the stack the environment
+describes, see :mod:`brandlens_cli.target`); ``demo`` runs a stack of its own,
+pushes sample media through it and stops it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import mimetypes
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import structlog
+from botocore.exceptions import BotoCoreError, ClientError
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.status import Status
+from rich.table import Table
+
+from brandlens_cli.embedded import EmbeddedStack, read_local_state
+from brandlens_cli.samples import (
+    SampleError,
+    make_fake_video,
+    make_sample_image,
+    make_sample_video,
+)
+from brandlens_cli.target import (
+    NoTargetError,
+    Target,
+    is_settled,
+    resolve_target,
+    target_from_state,
+    use_local_credentials,
+)
+from brandlens_core.aws import AwsClients, Client, error_code
+from brandlens_core.dynamo import from_item
+from brandlens_core.envelopes import S3ObjectCreated
+from brandlens_core.events import Purpose, utc_now
+from brandlens_core.jobs import Job, JobNotFoundError, JobStatus, JobStore
+from brandlens_core.settings import STACK_NAME_RE
+from brandlens_ingest.handler import job_id_for
+from brandlens_ingest.keys import PROJECT_RE, BadKeyError, parse_key, printable
+
+MIB = 1024 * 1024
+PART_SIZE = 8 * MIB  # multipart part size; files larger than this are uploaded in parts
+POLL_INTERVAL_SECONDS = 0.5
+DEFAULT_STATE_DIR = Path(".brandlens")
+DEMO_STACK_NAME = "brandlens-demo"
+DEMO_PROJECT = "demo"
+FAILED_STATUSES = frozenset({JobStatus.REJECTED, JobStatus.FAILED})
+STATUS_STYLES = {
+    JobStatus.ACCEPTED: "green",
+    JobStatus.COMPLETED: "bold green",
+    JobStatus.REJECTED: "red",
+    JobStatus.FAILED: "bold red",
+}
+
+# Piped output (not a terminal, no COLUMNS) gets room for the tables instead of rich's 80.
+_PIPED_WIDTH = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 160
+console = Console(highlight=False, soft_wrap=True, width=_PIPED_WIDTH)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+T = TypeVar("T")
+
+
+# -- the job id of an upload ---------------------------------------------------
+
+
+def job_id_for_upload(bucket: str, key: str, version_id: str | None) -> str | None:
+    """The id ingest gives the job of this object version, or None if S3 gave no version.
+
+    Ingest derives the id from the ``Object Created`` event (:func:`job_id_for`);
+    this builds the event S3 sends for the version and asks ingest's function,
+    so the two can never disagree. Without a version id (an unversioned
+    bucket) ingest uses the event's sequencer, which only S3 knows.
+    """
+    if version_id in (None, "", "null"):
+        return None
+    event = S3ObjectCreated.model_validate(
+        {
+            "envelope": {
+                "id": "brandlens-cli",
+                "detail-type": "Object Created",
+                "source": "aws.s3",
+                "detail": {},
+            },
+            "detail": {
+                "bucket": {"name": bucket},
+                "object": {"key": key, "version-id": version_id},
+            },
+        }
+    )
+    return job_id_for(event)
+
+
+# -- validation ----------------------------------------------------------------
+
+
+def validate_project(ctx: click.Context | None, param: Any, value: str) -> str:
+    if not PROJECT_RE.match(value):
+        raise click.BadParameter(
+            f"{value!r} is not a valid project name: use 1-63 lowercase letters, digits "
+            "and '-', starting and ending with a letter or digit"
+        )
+    return value
+
+
+def _validate_optional_project(
+    ctx: click.Context | None, param: Any, value: str | None
+) -> str | None:
+    return None if value is None else validate_project(ctx, param, value)
+
+
+def validate_stack_name(ctx: click.Context | None, param: Any, value: str) -> str:
+    if not STACK_NAME_RE.match(value):
+        raise click.BadParameter(
+            f"{value!r} is not a valid stack name: use 3-32 lowercase letters, digits and "
+            "'-', starting with a letter"
+        )
+    return value
+
+
+def media_key(purpose: str, project: str, file_name: str) -> str:
+    """``<purpose>/<project>/<file name>``; click.BadParameter if ingest would refuse it."""
+    key = f"{purpose}/{project}/{file_name}"
+    try:
+        parse_key(key)
+    except BadKeyError as exc:
+        raise click.BadParameter(
+            f"cannot upload {file_name!r}: {exc.reason}", param_hint="FILE"
+        ) from None
+    return key
+
+
+# -- uploading -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Uploaded:
+    bucket: str
+    key: str
+    size: int
+    version_id: str | None
+    etag: str | None
+
+
+def _read_part(path: Path, offset: int, length: int) -> bytes:
+    with path.open("rb") as f:
+        f.seek(offset)
+        return f.read(length)
+
+
+async def upload_file(
+    s3: Client,
+    bucket: str,
+    key: str,
+    path: Path,
+    *,
+    part_size: int = PART_SIZE,
+    on_progress: Callable[[int], None] = lambda _n: None,
+) -> Uploaded:
+    """Upload ``path``: one PutObject up to ``part_size``, a multipart upload above.
+
+    A multipart upload that fails or is cancelled (Ctrl-C) is aborted, so no
+    invisible parts are left in the bucket.
+    """
+    size = (await asyncio.to_thread(path.stat)).st_size
+    content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    if size <= part_size:
+        body = await asyncio.to_thread(path.read_bytes)
+        response = await s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
+        on_progress(len(body))
+    else:
+        created = await s3.create_multipart_upload(Bucket=bucket, Key=key, ContentType=content_type)
+        upload_id = created["UploadId"]
+        try:
+            parts: list[dict[str, Any]] = []
+            offset = 0
+            while offset < size:
+                chunk = await asyncio.to_thread(_read_part, path, offset, part_size)
+                if not chunk:
+                    raise OSError(f"{path} shrank to {offset} bytes while it was being uploaded")
+                number = len(parts) + 1
+                part = await s3.upload_part(
+                    Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=chunk
+                )
+                parts.append({"ETag": part["ETag"], "PartNumber": number})
+                offset += len(chunk)
+                on_progress(len(chunk))
+            response = await s3.complete_multipart_upload(
+                Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
+            )
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+            raise
+    etag = response.get("ETag")
+    return Uploaded(
+        bucket=bucket,
+        key=key,
+        size=size,
+        version_id=response.get("VersionId"),
+        etag=str(etag).strip('"') if etag else None,
+    )
+
+
+async def upload_with_progress(s3: Client, bucket: str, key: str, path: Path) -> Uploaded:
+    size = (await asyncio.to_thread(path.stat)).st_size
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task(f"upload {escape(path.name)}", total=size)
+        return await upload_file(
+            s3, bucket, key, path, on_progress=lambda n: progress.advance(task, n)
+        )
+
+
+# -- following jobs ------------------------------------------------------------
+
+
+@dataclass
+class Tracked:
+    """A job being followed: known by id, or (without a version id) by its key."""
+
+    label: str
+    project: str
+    key: str
+    job_id: str | None
+    since: datetime = field(default_factory=utc_now)
+    job: Job | None = None
+    settled: bool = False
+
+    @property
+    def status_text(self) -> str:
+        return self.job.status.value if self.job else "waiting for ingest"
+
+    @property
+    def exit_code(self) -> int:
+        """0 accepted/completed (settled), 1 rejected/failed, 2 not settled in time."""
+        if not self.settled or self.job is None:
+            return 2
+        return 1 if self.job.status in FAILED_STATUSES else 0
+
+
+async def refresh(store: JobStore, tracked: Tracked) -> None:
+    if tracked.job_id is not None:
+        with contextlib.suppress(JobNotFoundError):
+            tracked.job = await store.get(tracked.job_id)
+        return
+    # No version id: find the newest job of this key created since the upload.
+    shown_key = printable(tracked.key)
+    for job in await store.list(project=tracked.project, limit=50):
+        if job.media.get("key") == shown_key and job.created_at >= tracked.since - timedelta(
+            seconds=5
+        ):
+            tracked.job, tracked.job_id = job, job.job_id
+            return
+
+
+async def follow(
+    store: JobStore,
+    tracked: Sequence[Tracked],
+    running: frozenset[str] | None,
+    timeout_seconds: float,
+    on_update: Callable[[], None] = lambda: None,
+) -> None:
+    """Poll every job until each has settled (see :func:`is_settled`) or time runs out."""
+    deadline = time.monotonic() + timeout_seconds
+    while True:
+        for t in tracked:
+            if not t.settled:
+                await refresh(store, t)
+                t.settled = is_settled(t.job, running)
+        on_update()
+        remaining = deadline - time.monotonic()
+        if all(t.settled for t in tracked) or remaining <= 0:
+            return
+        await asyncio.sleep(min(POLL_INTERVAL_SECONDS, remaining))
+
+
+async def follow_with_spinner(
+    store: JobStore,
+    tracked: Sequence[Tracked],
+    running: frozenset[str] | None,
+    timeout_seconds: float,
+) -> None:
+    def text() -> str:
+        return "  ".join(
+            f"{escape(t.label)}: {_styled_text(t.job.status if t.job else None, t.status_text)}"
+            for t in tracked
+        )
+
+    with console.status(text()) as status:
+        await follow(store, tracked, running, timeout_seconds, lambda: status.update(text()))
+
+
+def _styled_text(status: JobStatus | None, text: str) -> str:
+    style = STATUS_STYLES.get(status) if status else None
+    return f"[{style}]{escape(text)}[/]" if style else escape(text)
+
+
+def _styled(status: JobStatus) -> str:
+    return _styled_text(status, status.value)
+
+
+# -- running coroutines --------------------------------------------------------
+
+
+async def _with_signals(main: Awaitable[T], on_signal: Callable[[], None] | None = None) -> T:
+    """Run ``main``; SIGINT/SIGTERM cancel it once (so its cleanup runs), later ones wait."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(main)
+    signals = (signal.SIGINT, signal.SIGTERM)
+    received: list[int] = []
+
+    def handler(sig: int) -> None:
+        received.append(sig)
+        if len(received) == 1:
+            if on_signal is not None:
+                on_signal()
+            task.cancel()
+        else:
+            err_console.print("[yellow]still stopping; please wait[/]")
+
+    for sig in signals:
+        loop.add_signal_handler(sig, handler, sig)
+    try:
+        return await task
+    finally:
+        for sig in signals:
+            loop.remove_signal_handler(sig)
+
+
+def _run(main: Coroutine[Any, Any, int], *, interrupted_code: int = 130) -> int:
+    """Run a command's coroutine; turn AWS and sample errors into clean messages."""
+    try:
+        return asyncio.run(_with_signals(main))
+    except asyncio.CancelledError:
+        err_console.print("[yellow]interrupted[/]")
+        return interrupted_code
+    except KeyboardInterrupt:
+        err_console.print("[yellow]interrupted[/]")
+        return interrupted_code
+    except (SampleError, NoTargetError) as exc:
+        raise click.ClickException(str(exc)) from None
+    except Exception as exc:
+        message = _aws_error_message(exc)
+        if message is None:
+            raise
+        raise click.ClickException(message) from None
+
+
+def _aws_error_message(exc: Exception) -> str | None:
+    if isinstance(exc, ClientError):
+        code = error_code(exc)
+        if code in ("ResourceNotFoundException", "NoSuchBucket"):
+            return f"{exc} (is the stack deployed, and is BRANDLENS_STACK_NAME right?)"
+        return str(exc)
+    if isinstance(exc, BotoCoreError):
+        return str(exc)
+    return None
+
+
+def _quiet_logging() -> None:
+    """The services log to their own files; in the CLI, libraries only warn, on stderr."""
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.dev.ConsoleRenderer(colors=False),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+
+
+def _target(use_aws: bool, state_dir: Path) -> Target:
+    try:
+        return resolve_target(use_aws=use_aws, state_dir=state_dir)
+    except NoTargetError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@contextlib.contextmanager
+def _spinner(text: str) -> Iterator[Status]:
+    with console.status(text) as status:
+        yield status
+
+
+# -- the commands --------------------------------------------------------------
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def state_dir_option(f: F) -> F:
+    return click.option(
+        "--state-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=DEFAULT_STATE_DIR,
+        show_default=True,
+        help="Where the local stack keeps its state (local.json) and logs.",
+    )(f)
+
+
+def target_options(f: F) -> F:
+    f = click.option(
+        "--aws",
+        "use_aws",
+        is_flag=True,
+        help="Talk to the stack the environment describes (BRANDLENS_AWS_*, "
+        "BRANDLENS_STACK_NAME, AWS credentials) instead of the local stack.",
+    )(f)
+    return state_dir_option(f)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="brandlens")
+def cli() -> None:
+    """brandlens: custom brand detection in images and video."""
+
+
+@cli.command()
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=4510,
+    show_default=True,
+    help="Port of the local AWS endpoint (moto server); 0 picks a free one.",
+)
+@click.option("--stack-name", default="brandlens", show_default=True, callback=validate_stack_name)
+@state_dir_option
+def up(port: int, stack_name: str, state_dir: Path) -> None:
+    """Run the local stack in the foreground until Ctrl-C."""
+    running = read_local_state(state_dir)
+    if running is not None:
+        raise click.ClickException(
+            f"a local stack is already running: {running.get('stack_name')!r} at "
+            f"{running.get('endpoint_url')} (pid {running.get('pid')}, "
+            f"state {state_dir / 'local.json'}); stop it with Ctrl-C in its terminal"
+        )
+    if port and not _port_is_free(port):
+        raise click.ClickException(
+            f"port {port} is in use on 127.0.0.1; pick another with --port (0 = any free port)"
+        )
+    _quiet_logging()
+    stack = EmbeddedStack(stack_name=stack_name, port=port, state_dir=state_dir)
+    sys.exit(_run(_up(stack), interrupted_code=0))
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+async def _up(stack: EmbeddedStack) -> int:
+    try:
+        with _spinner("starting the local stack…"):
+            try:
+                await stack.start()
+            except RuntimeError as exc:
+                err_console.print(f"[red]error:[/] could not start the local stack: {exc}")
+                return 1
+        _print_stack(stack)
+        await asyncio.Event().wait()  # until SIGINT/SIGTERM cancels us
+        return 0
+    finally:
+        console.print("stopping the local stack…")
+        await stack.stop()
+        console.print("stopped")
+
+
+def _print_stack(stack: EmbeddedStack) -> None:
+    names = stack.names
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    grid.add_row("endpoint", stack.endpoint_url)
+    grid.add_row("stack", stack.stack_name)
+    grid.add_row(
+        "buckets",
+        f"{names.media_bucket} (media: <analysis|training>/<project>/<file>), "
+        f"{names.artifacts_bucket}",
+    )
+    grid.add_row("jobs table", names.table("jobs"))
+    services = ", ".join(
+        f"{name} (pid {p.process.pid})" if p.process else name
+        for name, p in stack.processes.items()
+    )
+    grid.add_row("services", services or "none")
+    grid.add_row("logs", str(stack.state_dir / "logs"))
+    grid.add_row("state", str(stack.state_file))
+    console.print("[bold green]brandlens local stack is up[/]")
+    console.print(grid)
+    console.print(
+        "Try: [bold]brandlens submit photo.jpg --project acme --purpose analysis[/]   "
+        "Press Ctrl-C to stop."
+    )
+
+
+@cli.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path))
+@click.option("--project", required=True, callback=validate_project, help="Project name.")
+@click.option(
+    "--purpose",
+    required=True,
+    type=click.Choice([p.value for p in Purpose]),
+    help="analysis: find brands in it; training: label it to train a model.",
+)
+@click.option("--wait/--no-wait", default=True, show_default=True, help="Follow the job.")
+@click.option(
+    "--timeout-seconds",
+    type=click.FloatRange(min=0, min_open=True),
+    default=600,
+    show_default=True,
+    help="How long to follow the job.",
+)
+@target_options
+def submit(
+    file: Path,
+    project: str,
+    purpose: str,
+    wait: bool,
+    timeout_seconds: float,
+    use_aws: bool,
+    state_dir: Path,
+) -> None:
+    """Upload FILE as media and follow the job it becomes.
+
+    Exit code: 0 accepted or completed, 1 rejected or failed, 2 still pending at the timeout.
+    """
+    key = media_key(purpose, project, file.name)
+    target = _target(use_aws, state_dir)
+    sys.exit(_run(_submit(target, file, project, key, wait, timeout_seconds)))
+
+
+async def _submit(
+    target: Target, path: Path, project: str, key: str, wait: bool, timeout_seconds: float
+) -> int:
+    bucket = target.names.media_bucket
+    console.print(f"uploading to s3://{bucket}/{escape(key)} ({escape(target.description)})")
+    async with AwsClients(target.aws, services=("s3", "dynamodb")) as clients:
+        since = utc_now()
+        uploaded = await upload_with_progress(clients.s3, bucket, key, path)
+        tracked = Tracked(
+            label=path.name,
+            project=project,
+            key=key,
+            job_id=job_id_for_upload(bucket, key, uploaded.version_id),
+            since=since,
+        )
+        if not wait:
+            if tracked.job_id is None:
+                console.print("uploaded; the bucket is not versioned, so the job id is not known")
+            else:
+                console.print(f"job {tracked.job_id}")
+            return 0
+        store = JobStore(clients.dynamodb, target.jobs_table)
+        await follow_with_spinner(store, [tracked], target.services, timeout_seconds)
+    _print_outcome(tracked, timeout_seconds)
+    return tracked.exit_code
+
+
+def _print_outcome(tracked: Tracked, timeout_seconds: float) -> None:
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column(overflow="fold")
+    grid.add_row("job", tracked.job_id or "(not created yet)")
+    if tracked.job is not None:
+        grid.add_row("status", _styled(tracked.job.status))
+        grid.add_row("reason", escape(tracked.job.reason or "-"))
+    else:
+        grid.add_row("status", "no job yet")
+    console.print(grid)
+    if not tracked.settled:
+        hint = f"; check later with `brandlens job {tracked.job_id}`" if tracked.job_id else ""
+        err_console.print(
+            f"[yellow]timed out after {timeout_seconds:g}s waiting for the job to settle{hint}[/]"
+        )
+
+
+@cli.command("jobs")
+@click.option(
+    "--project", default=None, callback=_validate_optional_project, help="Only this project."
+)
+@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
+@target_options
+def jobs_command(project: str | None, limit: int, use_aws: bool, state_dir: Path) -> None:
+    """List jobs, newest first."""
+    target = _target(use_aws, state_dir)
+    sys.exit(_run(_jobs(target, project, limit)))
+
+
+async def _jobs(target: Target, project: str | None, limit: int) -> int:
+    async with AwsClients(target.aws, services=("dynamodb",)) as clients:
+        jobs = await JobStore(clients.dynamodb, target.jobs_table).list(
+            project=project, limit=limit
+        )
+    table = Table(title=f"jobs in {escape(target.description)}", title_justify="left")
+    table.add_column("job id", no_wrap=True, min_width=28)
+    table.add_column("project")
+    table.add_column("purpose", min_width=8)
+    table.add_column("status", no_wrap=True, min_width=9)
+    table.add_column("reason", overflow="fold")
+    table.add_column("media key", overflow="fold")
+    table.add_column("created", no_wrap=True)
+    for job in jobs:
+        table.add_row(
+            job.job_id,
+            escape(job.project or "-"),
+            job.purpose.value if job.purpose else "-",
+            _styled(job.status),
+            escape(job.reason or ""),
+            escape(str(job.media.get("key", ""))),
+            _when(job.created_at),
+        )
+    console.print(table if jobs else "no jobs")
+    return 0
+
+
+def _when(moment: datetime) -> str:
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+@cli.command("job")
+@click.argument("job_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the raw job row as JSON.")
+@target_options
+def job_command(job_id: str, as_json: bool, use_aws: bool, state_dir: Path) -> None:
+    """Show one job."""
+    target = _target(use_aws, state_dir)
+    sys.exit(_run(_job(target, job_id, as_json)))
+
+
+async def _job(target: Target, job_id: str, as_json: bool) -> int:
+    async with AwsClients(target.aws, services=("dynamodb",)) as clients:
+        got = await clients.dynamodb.get_item(
+            TableName=target.jobs_table, Key={"job_id": {"S": job_id}}, ConsistentRead=True
+        )
+    item = got.get("Item")
+    if item is None:
+        err_console.print(f"[red]error:[/] no job {escape(job_id)} in {escape(target.description)}")
+        return 1
+    row = from_item(item)
+    if as_json:
+        click.echo(json.dumps(row, indent=2, sort_keys=True, default=_json_default))
+        return 0
+    job = Job.model_validate(row)
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column(overflow="fold")
+    grid.add_row("job", job.job_id)
+    grid.add_row("status", _styled(job.status))
+    grid.add_row("reason", escape(job.reason or "-"))
+    grid.add_row("project", escape(job.project or "-"))
+    grid.add_row("purpose", job.purpose.value if job.purpose else "-")
+    grid.add_row("created", _when(job.created_at))
+    grid.add_row("updated", f"{_when(job.updated_at)} (revision {job.revision})")
+    for name, value in sorted(job.media.items()):
+        grid.add_row(f"media.{escape(name)}", escape(str(value)))
+    for name, value in sorted(job.progress.items()):
+        grid.add_row(f"progress.{escape(name)}", escape(str(value)))
+    if job.published:
+        grid.add_row("published", ", ".join(sorted(job.published)))
+    console.print(grid)
+    return 0
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, set | frozenset):
+        return sorted(value, key=str)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    raise TypeError(f"cannot show {type(value).__name__} as JSON")
+
+
+# -- the demo ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DemoSample:
+    label: str
+    path: Path
+    expect_accepted: bool
+
+
+def make_demo_samples(samples_dir: Path) -> list[DemoSample]:
+    return [
+        DemoSample("image", make_sample_image(samples_dir / "shelf.jpg"), True),
+        DemoSample("video", make_sample_video(samples_dir / "promo.mp4"), True),
+        DemoSample("fake video", make_fake_video(samples_dir / "not-a-video.mp4"), False),
+    ]
+
+
+@cli.command()
+@state_dir_option
+@click.option(
+    "--timeout-seconds",
+    type=click.FloatRange(min=0, min_open=True),
+    default=120,
+    show_default=True,
+    help="How long to wait for the jobs to settle.",
+)
+def demo(state_dir: Path, timeout_seconds: float) -> None:
+    """Start a throw-away local stack, submit sample media, show the jobs, stop.
+
+    Samples go to STATE_DIR/samples, the stack's logs to STATE_DIR/demo/logs.
+    The stack runs on a free port with its own state, so it never disturbs
+    a running `brandlens up`.
+    """
+    _quiet_logging()
+    sys.exit(_run(_demo(state_dir, timeout_seconds)))
+
+
+async def _demo(state_dir: Path, timeout_seconds: float) -> int:
+    started = time.monotonic()
+    stack = EmbeddedStack(stack_name=DEMO_STACK_NAME, port=0, state_dir=state_dir / "demo")
+    try:
+        try:
+            with _spinner("starting a local stack and making sample media…"):
+                samples, _ = await asyncio.gather(
+                    asyncio.to_thread(make_demo_samples, state_dir / "samples"), stack.start()
+                )
+        except RuntimeError as exc:  # the stack did not start, or ffmpeg failed
+            err_console.print(f"[red]error:[/] {escape(str(exc))}")
+            return 1
+        console.print(
+            f"local stack {stack.stack_name!r} at {stack.endpoint_url} running "
+            f"{', '.join(stack.processes) or 'no services'} (logs: {stack.state_dir / 'logs'})"
+        )
+        use_local_credentials()
+        target = target_from_state(stack.describe())
+        bucket = target.names.media_bucket
+        tracked: list[Tracked] = []
+        async with AwsClients(target.aws, services=("s3", "dynamodb")) as clients:
+            for sample in samples:
+                key = f"{Purpose.ANALYSIS.value}/{DEMO_PROJECT}/{sample.path.name}"
+                since = utc_now()
+                uploaded = await upload_with_progress(clients.s3, bucket, key, sample.path)
+                tracked.append(
+                    Tracked(
+                        label=sample.label,
+                        project=DEMO_PROJECT,
+                        key=key,
+                        job_id=job_id_for_upload(bucket, key, uploaded.version_id),
+                        since=since,
+                    )
+                )
+            store = JobStore(clients.dynamodb, target.jobs_table)
+            await follow_with_spinner(store, tracked, target.services, timeout_seconds)
+        ok = _print_demo_results(samples, tracked)
+        console.print(f"elapsed: {time.monotonic() - started:.1f}s")
+        if ok:
+            console.print("[bold green]demo passed:[/] media accepted, the fake video rejected")
+        else:
+            err_console.print("[bold red]demo failed:[/] a job did not end as expected")
+        return 0 if ok else 1
+    finally:
+        with _spinner("stopping the local stack…"):
+            await stack.stop()
+
+
+def _print_demo_results(samples: Sequence[DemoSample], tracked: Sequence[Tracked]) -> bool:
+    table = Table(title="demo jobs", title_justify="left")
+    table.add_column("sample", no_wrap=True, min_width=10)
+    table.add_column("job id", no_wrap=True, min_width=28)
+    table.add_column("status", no_wrap=True, min_width=9)
+    table.add_column("reason", overflow="fold", ratio=1)
+    table.add_column("ok", no_wrap=True, min_width=3)
+    all_ok = True
+    for sample, t in zip(samples, tracked, strict=True):
+        code = t.exit_code
+        ok = code == (0 if sample.expect_accepted else 1)
+        all_ok = all_ok and ok
+        status = _styled(t.job.status) if t.job else "timed out"
+        reason = t.job.reason if t.job and t.job.reason else ""
+        table.add_row(
+            escape(sample.label),
+            t.job_id or "-",
+            status,
+            escape(reason),
+            "[green]yes[/]" if ok else "[red]NO[/]",
+        )
+    console.print(table)
+    return all_ok
+
+
+if __name__ == "__main__":
+    cli()
