@@ -225,9 +225,16 @@ class HoldingProxy:
     else is forwarded as it is. Used to stop a service at an exact point.
     """
 
-    def __init__(self, upstream: str, hold_target: str | None = None) -> None:
+    def __init__(
+        self,
+        upstream: str,
+        hold_target: str | None = None,
+        rewrite: Callable[[str | None, bytes, bytes], bytes | None] | None = None,
+    ) -> None:
         self.upstream = upstream.rstrip("/")
         self.hold_target = hold_target
+        # rewrite(target, request_body, response_body) -> new response body or None
+        self.rewrite = rewrite
         self.held = asyncio.Event()
         self._release = asyncio.Event()
         self._runner: Any = None
@@ -262,6 +269,9 @@ class HoldingProxy:
             request.method, self.upstream + request.path_qs, headers=headers, data=body
         ) as upstream:
             payload = await upstream.read()
+            if self.rewrite is not None:
+                changed = self.rewrite(request.headers.get("X-Amz-Target"), body, payload)
+                payload = payload if changed is None else changed
             passed = {
                 k: v
                 for k, v in upstream.headers.items()

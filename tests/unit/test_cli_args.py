@@ -81,8 +81,16 @@ def test_valid_projects_get_past_validation(
     # Valid arguments; it then fails only because no stack is running.
     result = runner.invoke(
         cli,
-        ["submit", str(photo), "--project", project, "--purpose", "training", "--state-dir"]
-        + [str(tmp_path / "state")],
+        [
+            "submit",
+            str(photo),
+            "--project",
+            project,
+            "--purpose",
+            "training",
+            "--state-dir",
+            str(tmp_path / "state"),
+        ],
     )
     assert result.exit_code == 1
     assert NO_STACK_MESSAGE in result.output
@@ -115,8 +123,16 @@ def test_submit_refuses_a_file_name_ingest_would_reject(runner: CliRunner, tmp_p
 def test_submit_refuses_a_non_positive_timeout(runner: CliRunner, photo: Path) -> None:
     result = runner.invoke(
         cli,
-        ["submit", str(photo), "--project", "acme", "--purpose", "analysis", "--timeout-seconds"]
-        + ["0"],
+        [
+            "submit",
+            str(photo),
+            "--project",
+            "acme",
+            "--purpose",
+            "analysis",
+            "--timeout-seconds",
+            "0",
+        ],
     )
     assert result.exit_code == 2
 

@@ -68,6 +68,7 @@ class MotoServer:
             stdout=self._log or subprocess.DEVNULL,
             stderr=self._log or subprocess.DEVNULL,
             env=env,
+            start_new_session=True,  # a terminal's Ctrl-C reaches us, and we stop it in order
         )
         deadline = time.monotonic() + timeout_seconds
         while time.monotonic() < deadline:
@@ -138,6 +139,7 @@ class ServiceProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=dict(os.environ) | dict(self.env),
+                start_new_session=True,  # only the supervisor signals it
             )
         finally:
             log.close()
@@ -249,6 +251,8 @@ class EmbeddedStack:
 
     async def stop(self) -> None:
         await asyncio.gather(*(p.stop() for p in self.processes.values()))
+        for name in self.processes:
+            (self.state_dir / f"{name}.alive").unlink(missing_ok=True)
         self.processes.clear()
         if self.moto is not None:
             await asyncio.to_thread(self.moto.stop)

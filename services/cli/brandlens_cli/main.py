@@ -363,11 +363,9 @@ def _run(main: Coroutine[Any, Any, int], *, interrupted_code: int = 130) -> int:
     """Run a command's coroutine; turn AWS and sample errors into clean messages."""
     try:
         return asyncio.run(_with_signals(main))
-    except asyncio.CancelledError:
-        err_console.print("[yellow]interrupted[/]")
-        return interrupted_code
-    except KeyboardInterrupt:
-        err_console.print("[yellow]interrupted[/]")
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        if interrupted_code:
+            err_console.print("[yellow]interrupted[/]")
         return interrupted_code
     except (SampleError, NoTargetError) as exc:
         raise click.ClickException(str(exc)) from None
@@ -514,11 +512,7 @@ def _print_stack(stack: EmbeddedStack) -> None:
         f"{names.artifacts_bucket}",
     )
     grid.add_row("jobs table", names.table("jobs"))
-    services = ", ".join(
-        f"{name} (pid {p.process.pid})" if p.process else name
-        for name, p in stack.processes.items()
-    )
-    grid.add_row("services", services or "none")
+    grid.add_row("services", ", ".join(stack.processes) or "none")
     grid.add_row("logs", str(stack.state_dir / "logs"))
     grid.add_row("state", str(stack.state_file))
     console.print("[bold green]brandlens local stack is up[/]")
@@ -796,7 +790,7 @@ def _print_demo_results(samples: Sequence[DemoSample], tracked: Sequence[Tracked
     table.add_column("sample", no_wrap=True, min_width=10)
     table.add_column("job id", no_wrap=True, min_width=28)
     table.add_column("status", no_wrap=True, min_width=9)
-    table.add_column("reason", overflow="fold", ratio=1)
+    table.add_column("reason", overflow="fold")
     table.add_column("ok", no_wrap=True, min_width=3)
     all_ok = True
     for sample, t in zip(samples, tracked, strict=True):

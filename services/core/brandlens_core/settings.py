@@ -39,6 +39,9 @@ class AwsSettings(BaseSettings):
         None, description="Endpoint for Rekognition Custom Labels (e.g. the model-server)"
     )
     max_pool_connections: int = Field(50, gt=0, le=1000, description="HTTP connections per client")
+    max_attempts: int = Field(
+        5, ge=1, le=20, description="Attempts per API call (botocore standard retry mode)"
+    )
     connect_timeout_seconds: float = Field(5.0, gt=0, description="TCP connect timeout")
     read_timeout_seconds: float = Field(
         70.0, gt=0, description="Socket read timeout (longer than SQS long polls)"
