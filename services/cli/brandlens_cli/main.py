@@ -61,6 +61,8 @@ from brandlens_core.envelopes import S3ObjectCreated
 from brandlens_core.events import Purpose, utc_now
 from brandlens_core.jobs import Job, JobNotFoundError, JobStatus, JobStore
 from brandlens_core.settings import STACK_NAME_RE
+from brandlens_core.stack import define
+from brandlens_core.stack import deploy as deploy_stack
 from brandlens_ingest.handler import job_id_for
 from brandlens_ingest.keys import PROJECT_RE, BadKeyError, parse_key, printable
 
@@ -602,6 +604,26 @@ def _print_outcome(tracked: Tracked, timeout_seconds: float) -> None:
         err_console.print(
             f"[yellow]timed out after {timeout_seconds:g}s waiting for the job to settle{hint}[/]"
         )
+
+
+@cli.command("deploy")
+def deploy_command() -> None:
+    """Create the stack's resources where the environment points (e.g. LocalStack).
+
+    Reads BRANDLENS_AWS_ENDPOINT_URL (or the per-API endpoints), BRANDLENS_STACK_NAME
+    and the usual AWS credentials, and creates every bucket, queue, DLQ, rule and
+    table of the stack definition that does not exist yet. On AWS, use Terraform.
+    """
+    target = _target(True, DEFAULT_STATE_DIR)
+    sys.exit(_run(_deploy(target)))
+
+
+async def _deploy(target: Target) -> int:
+    with _spinner(f"deploying to {escape(target.description)}"):
+        async with AwsClients(target.aws) as clients:
+            queues = await deploy_stack(clients, define(target.names))
+    console.print(f"deployed {escape(target.description)}: {len(queues)} queues")
+    return 0
 
 
 @cli.command("jobs")

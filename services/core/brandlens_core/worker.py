@@ -313,8 +313,12 @@ class Worker(Generic[M, C]):
                 outcome = "succeeded"
             except AlreadyCompletedError:
                 outcome = "duplicate"
-            except InProgressElsewhereError as exc:
-                outcome, delay = "in_progress_elsewhere", min(exc.retry_after_seconds, 30.0)
+            except InProgressElsewhereError:
+                # Another message with the same key holds the claim. That message
+                # is the work's owner: if its worker fails it is retried, if its
+                # worker dies it reappears. This copy adds nothing: acknowledge it.
+                outcome = "duplicate"
+                log.info("message.duplicate_in_progress", key=key)
             except RetryLaterError as exc:
                 outcome, delay = "retry_later", exc.delay_seconds
                 log.info("message.retry_later", delay_s=delay, reason=exc.reason)
