@@ -4,16 +4,20 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run test test-unit test-integration lint format bench clean
+.PHONY: install lock run test test-unit test-integration lint format bench clean
 
 install: $(STAMP)
 
 # The virtual environment is rebuilt when pyproject.toml changes.
-$(STAMP): pyproject.toml
+# Versions are pinned in constraints.txt (reviewed, reproducible); `make lock` refreshes it.
+$(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "brandlens needs Python 3.11+"'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
+
+lock: install
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^brandlens' > constraints.txt
 
 ## make run: start the embedded stack (moto server + services), submit sample media, show the jobs
 run: install

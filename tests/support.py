@@ -220,9 +220,13 @@ def s3_event(
 class HoldingProxy:
     """A loopback HTTP proxy in front of the moto server that can hold one AWS operation.
 
-    Requests whose ``X-Amz-Target`` equals ``hold_target`` are never forwarded:
-    the caller hangs as if the network stalled, and ``held`` is set. Everything
-    else is forwarded as it is. Used to stop a service at an exact point.
+    Requests whose ``X-Amz-Target`` equals ``hold_target`` (JSON APIs), or for
+    which ``hold_when(request)`` is true (e.g. S3's REST calls, told apart by
+    method, path and query), are never forwarded: the caller hangs as if the
+    network stalled, and ``held`` is set. ``intercept(request)`` sees every
+    request first (its body already read) and may answer it itself by
+    returning a response, e.g. a 500; returning None lets the request go on.
+    Everything else is forwarded as it is. Used to stop a service at an exact point.
     """
 
     def __init__(
@@ -230,9 +234,14 @@ class HoldingProxy:
         upstream: str,
         hold_target: str | None = None,
         rewrite: Callable[[str | None, bytes, bytes], bytes | None] | None = None,
+        *,
+        hold_when: Callable[[Any], bool] | None = None,
+        intercept: Callable[[Any], Awaitable[Any]] | None = None,
     ) -> None:
         self.upstream = upstream.rstrip("/")
         self.hold_target = hold_target
+        self.hold_when = hold_when
+        self.intercept = intercept
         # rewrite(target, request_body, response_body) -> new response body or None
         self.rewrite = rewrite
         self.held = asyncio.Event()
@@ -260,7 +269,13 @@ class HoldingProxy:
         from aiohttp import web
 
         body = await request.read()
-        if self.hold_target and request.headers.get("X-Amz-Target") == self.hold_target:
+        if self.intercept is not None:
+            answer = await self.intercept(request)
+            if answer is not None:
+                return answer
+        if (self.hold_target and request.headers.get("X-Amz-Target") == self.hold_target) or (
+            self.hold_when is not None and self.hold_when(request)
+        ):
             self.held.set()
             await self._release.wait()
             return web.Response(status=503, text="held by the test proxy")
@@ -304,3 +319,37 @@ async def start_service(module: str, env: dict[str, str], log_path: Any) -> Any:
         )
     finally:
         log.close()
+
+
+async def start_framer(
+    stack: Stack, settings: Any = None, **worker_overrides: Any
+) -> RunningWorker:
+    from brandlens_framer.app import create_worker
+    from brandlens_framer.settings import FramerSettings
+
+    worker = await create_worker(
+        stack.clients,
+        stack.names,
+        settings or FramerSettings(),
+        fast_worker_settings(**worker_overrides),
+    )
+    return RunningWorker(worker)
+
+
+async def receive_all(stack: Stack, url: str) -> list[dict[str, Any]]:
+    """Every message now on a queue (received, then deleted)."""
+    bodies: list[dict[str, Any]] = []
+    while True:
+        r = await stack.clients.sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0
+        )
+        messages = r.get("Messages", [])
+        if not messages:
+            return bodies
+        bodies.extend(json.loads(m["Body"]) for m in messages)
+        await stack.clients.sqs.delete_message_batch(
+            QueueUrl=url,
+            Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)
+            ],
+        )

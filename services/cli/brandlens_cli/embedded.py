@@ -28,6 +28,7 @@ from brandlens_core.stack import StackNames, define, deploy
 # service name -> python module run as ``python -m module``
 SERVICES: dict[str, str] = {
     "ingest": "brandlens_ingest",
+    "framer": "brandlens_framer",
 }
 
 LOCAL_CREDENTIALS = {

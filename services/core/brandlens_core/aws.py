@@ -34,7 +34,7 @@ class AwsClients:
             max_pool_connections=self.settings.max_pool_connections,
             connect_timeout=self.settings.connect_timeout_seconds,
             read_timeout=self.settings.read_timeout_seconds,
-            retries={"mode": "standard", "max_attempts": self.settings.max_attempts},
+            retries={"mode": "standard", "total_max_attempts": self.settings.max_attempts},
             s3={"addressing_style": "path"} if self.settings.endpoint_for("s3") else None,
         )
         for name in self.services:

@@ -58,6 +58,9 @@ class Job(BaseModel):
         default_factory=set, description="detail-types already published for this job"
     )
     progress: dict[str, Any] = Field(default_factory=dict)
+    framing: dict[str, Any] = Field(
+        default_factory=dict, description="what the framer did: counts, manifest, strategy"
+    )
 
     @property
     def terminal(self) -> bool:
@@ -67,8 +70,9 @@ class Job(BaseModel):
         data = self.model_dump(mode="json", exclude={"published"})
         if self.published:
             data["published"] = set(self.published)
-        if not data.get("progress"):
-            data.pop("progress", None)
+        for empty_map in ("progress", "framing"):
+            if not data.get(empty_map):
+                data.pop(empty_map, None)
         return to_item(data)
 
     @classmethod
@@ -173,6 +177,33 @@ class JobStore:
             current = Job.from_item(old).status if old else None
             raise InvalidTransitionError(job_id, current, target) from None
         return Job.from_item(response["Attributes"])
+
+    async def set_fields(self, job_id: str, fields: dict[str, Any], *, only_in: JobStatus) -> bool:
+        """Set fields while the job is in ``only_in``; False if it has moved on."""
+        names = {"#status": "status", "#updated_at": "updated_at"}
+        values: dict[str, Any] = {
+            ":only": {"S": only_in.value},
+            ":now": {"S": utc_now().isoformat()},
+        }
+        sets = ["#updated_at = :now"]
+        for i, (name, value) in enumerate(fields.items()):
+            names[f"#f{i}"] = name
+            values[f":f{i}"] = to_attr(value)
+            sets.append(f"#f{i} = :f{i}")
+        try:
+            await self._db.update_item(
+                TableName=self._table,
+                Key={"job_id": {"S": job_id}},
+                UpdateExpression="SET " + ", ".join(sets),
+                ConditionExpression="#status = :only",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        except Exception as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
 
     async def mark_published(self, job_id: str, detail_type: str) -> None:
         await self._db.update_item(

@@ -46,6 +46,7 @@ C = TypeVar("C")
 log = get_logger(__name__)
 
 SQS_MAX_BATCH = 10
+RECEIVE_FILL_WAIT_SECONDS = 0.02
 
 
 class RetryLaterError(Exception):
@@ -82,6 +83,11 @@ class _Slots:
     async def wait_free(self) -> int:
         async with self._changed:
             await self._changed.wait_for(lambda: self.held < self.limit)
+            return self.limit - self.held
+
+    async def wait_at_least(self, n: int) -> int:
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.limit - self.held >= n)
             return self.limit - self.held
 
     async def wait_empty(self) -> None:
@@ -250,8 +256,16 @@ class Worker(Generic[M, C]):
 
     async def _poll(self) -> None:
         errors = 0
+        batch = min(SQS_MAX_BATCH, self._settings.max_in_flight_messages)
         while not self._stopping.is_set():
             free = await self._slots.wait_free()
+            if free < batch and self._slots.held:
+                # Work is finishing: a moment's wait fills a whole receive instead of
+                # spending a request on one or two messages.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(RECEIVE_FILL_WAIT_SECONDS):
+                        free = await self._slots.wait_at_least(batch)
+                free = self._slots.free
             try:
                 response = await self._sqs.receive_message(
                     QueueUrl=self._queue_url,
@@ -362,13 +376,13 @@ class Worker(Generic[M, C]):
     ) -> None:
         try:
             if outcome in ("succeeded", "duplicate"):
+                if outcome == "succeeded" and claimed and key is not None and self._idempotency:
+                    await self._idempotency.complete(key)
+                await self._deleter.delete(message_id, receipt)
                 if outcome == "succeeded":
                     self.stats.succeeded += 1
-                    if claimed and key is not None and self._idempotency is not None:
-                        await self._idempotency.complete(key)
                 else:
                     self.stats.duplicates += 1
-                await self._deleter.delete(message_id, receipt)
                 return
             if outcome in ("failed", "cancelled"):
                 self.stats.failed += 1

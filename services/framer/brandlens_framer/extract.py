@@ -1,0 +1,243 @@
+"""Run ffmpeg for a plan and stream the sampled frames out as JPEG bytes.
+
+Frames leave ffmpeg through a pipe (``image2pipe``), so nothing touches the
+disk, and the pipe gives backpressure: when the caller stops reading (its
+uploads are behind), ffmpeg blocks. ``showinfo`` reports each frame's exact
+presentation time on stderr, in the same order as the images on stdout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import re
+from bisect import bisect_left
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import ffmpeg  # ffmpeg-python: builds the command lines
+
+from brandlens_framer.jpeg import JpegSplitter, jpeg_size
+from brandlens_framer.plan import Plan, Sample, SeekRun, Strategy
+from brandlens_framer.probe import VideoInfo
+from brandlens_framer.tools import FramingError, Tools, classify_failure
+
+_SHOWINFO = re.compile(r"\bpts_time:\s*(-?[\d.]+(?:e-?\d+)?)")
+GRID_EPSILON = 1e-6
+MATCH_TOLERANCE = 1e-4
+
+
+@dataclass(frozen=True)
+class Frame:
+    sample: Sample
+    pts: float  # as ffmpeg presented it
+    jpeg: bytes
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class OutputOptions:
+    longest_side_px: int
+    jpeg_quality: int
+
+    @property
+    def qscale(self) -> int:
+        # mjpeg's -q:v runs 2 (best) .. 31; map quality 100..1 onto it.
+        return max(2, min(31, round(2 + (100 - self.jpeg_quality) * 29 / 99)))
+
+    def filters(self, select: str | None) -> str:
+        side = self.longest_side_px
+        chain = [f"select='{select}'"] if select else []
+        chain.append(
+            f"scale=w='if(gte(iw,ih),min({side},iw),-2)':h='if(gte(iw,ih),-2,min({side},ih))'"
+            ":out_range=full"
+        )
+        chain.append("showinfo")
+        return ",".join(chain)
+
+
+def _grid_select(start: float, interval: float) -> str:
+    def cell(var: str) -> str:
+        return f"floor(({var}-{start:.9f}+{GRID_EPSILON})/{interval:.9f})"
+
+    return f"if(isnan(prev_t),gte(t-{start:.9f}+{GRID_EPSILON},0),gt({cell('t')},{cell('prev_t')}))"
+
+
+def _set_select(points: list[float]) -> str:
+    return "+".join(f"lt(abs(t-{p:.6f}),{MATCH_TOLERANCE})" for p in points)
+
+
+class Extractor:
+    def __init__(self, tools: Tools, options: OutputOptions) -> None:
+        self._tools = tools
+        self._options = options
+
+    def commands(self, url: str, video: VideoInfo, plan: Plan) -> list[tuple[list[str], int]]:
+        """The ffmpeg command lines for a plan, with how many frames each must output."""
+        if plan.strategy is Strategy.DECODE_ALL:
+            if plan.interval_seconds is not None:
+                select = _grid_select(video.start_seconds, plan.interval_seconds)
+            else:
+                select = _set_select([s.pts for s in plan.samples])
+            return [(self._command(url, select, len(plan.samples)), len(plan.samples))]
+        commands = []
+        if plan.keyframe_samples:
+            every = len(plan.keyframe_samples) == len(video.keyframes)
+            keyframe_select = None if every else _set_select([s.pts for s in plan.keyframe_samples])
+            commands.append(
+                (
+                    self._command(
+                        url, keyframe_select, len(plan.keyframe_samples), keyframes_only=True
+                    ),
+                    len(plan.keyframe_samples),
+                )
+            )
+        for run in plan.runs:
+            commands.append((self._run_command(url, run), len(run.samples)))
+        return commands
+
+    def _run_command(self, url: str, run: SeekRun) -> list[str]:
+        # Input seeking lands on the keyframe at or before -ss; ceil to the
+        # microsecond so rounding never lands on the keyframe before that.
+        ss = math.ceil(run.keyframe_pts * 1e6) / 1e6
+        return self._command(
+            url, _set_select([s.pts for s in run.samples]), len(run.samples), seek_seconds=ss
+        )
+
+    def _command(
+        self,
+        url: str,
+        select: str | None,
+        frames: int,
+        *,
+        keyframes_only: bool = False,
+        seek_seconds: float | None = None,
+    ) -> list[str]:
+        input_options: dict[str, object] = {}
+        if keyframes_only:
+            input_options["skip_frame"] = "nokey"
+        if seek_seconds is not None:
+            input_options["ss"] = f"{seek_seconds:.6f}"
+        if self._tools.threads:
+            input_options["threads"] = self._tools.threads
+        stream = ffmpeg.input(url, **input_options)
+        out = stream.output(
+            "pipe:1",
+            vf=self._options.filters(select),
+            format="image2pipe",
+            vcodec="mjpeg",
+            an=None,
+            sn=None,
+            dn=None,
+            fps_mode="passthrough",
+            **{"q:v": self._options.qscale, "frames:v": frames},
+        ).global_args("-hide_banner", "-nostdin", "-nostats", "-copyts", "-loglevel", "info")
+        argv: list[str] = out.compile(cmd=self._tools.ffmpeg)
+        return argv
+
+    async def frames(self, url: str, video: VideoInfo, plan: Plan) -> AsyncIterator[Frame]:
+        """Every sampled frame, as ffmpeg produces them (each command in time order)."""
+        matcher = _Matcher(plan.samples)
+        commands = self.commands(url, video, plan)
+        if plan.strategy is Strategy.DECODE_ALL or len(commands) == 1:
+            async for frame in self._run(commands[0][0], matcher):
+                yield frame
+            return
+        # Seek plan: the keyframe pass and the seek runs progress side by side,
+        # so frames come out roughly in time order whatever the mix.
+        queue: asyncio.Queue[Frame | BaseException | None] = asyncio.Queue(maxsize=8)
+        producers: list[list[list[str]]] = []
+        if plan.keyframe_samples:
+            producers.append([commands[0][0]])
+            producers.append([c for c, _ in commands[1:]])
+        else:
+            producers.append([c for c, _ in commands])
+
+        async def produce(argvs: list[list[str]]) -> None:
+            try:
+                for argv in argvs:
+                    async for frame in self._run(argv, matcher):
+                        await queue.put(frame)
+            except BaseException as exc:  # handed to the consumer
+                await queue.put(exc)
+                return
+            await queue.put(None)
+
+        tasks = [asyncio.create_task(produce(p)) for p in producers if p]
+        finished = 0
+        try:
+            while finished < len(tasks):
+                item = await queue.get()
+                if item is None:
+                    finished += 1
+                elif isinstance(item, BaseException):
+                    raise item
+                else:
+                    yield item
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _run(self, argv: list[str], matcher: _Matcher) -> AsyncIterator[Frame]:
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        assert proc.stdout is not None
+        assert proc.stderr is not None
+        times: asyncio.Queue[float] = asyncio.Queue()
+        tail: list[str] = []
+
+        async def read_stderr(stream: asyncio.StreamReader) -> None:
+            while line := await stream.readline():
+                text = line.decode("utf-8", "replace")
+                if "Parsed_showinfo" in text:
+                    match = _SHOWINFO.search(text)
+                    if match:
+                        times.put_nowait(float(match.group(1)))
+                        continue
+                tail.append(text)
+                del tail[:-40]
+
+        stderr_task = asyncio.create_task(read_stderr(proc.stderr))
+        splitter = JpegSplitter()
+        try:
+            while chunk := await proc.stdout.read(256 * 1024):
+                for image in splitter.feed(chunk):
+                    pts = await asyncio.wait_for(times.get(), 60)
+                    sample = matcher.match(pts)
+                    if sample is None:
+                        continue
+                    width, height = jpeg_size(image)
+                    yield Frame(sample=sample, pts=pts, jpeg=image, width=width, height=height)
+            await stderr_task
+            code = await proc.wait()
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+            stderr_task.cancel()
+        if code != 0:
+            raise classify_failure("".join(tail), "decode the video")
+        if splitter.pending_bytes:
+            raise FramingError("ffmpeg stopped in the middle of a frame")
+
+
+class _Matcher:
+    """Finds the planned sample for a frame ffmpeg produced (by presentation time)."""
+
+    def __init__(self, samples: list[Sample]) -> None:
+        self._samples = sorted(samples, key=lambda s: s.pts)
+        self._pts = [s.pts for s in self._samples]
+        self.unmatched: list[float] = []
+
+    def match(self, pts: float) -> Sample | None:
+        i = bisect_left(self._pts, pts - MATCH_TOLERANCE)
+        if i < len(self._pts) and abs(self._pts[i] - pts) <= MATCH_TOLERANCE:
+            return self._samples[i]
+        self.unmatched.append(pts)
+        return None
