@@ -707,6 +707,8 @@ async def _job(target: Target, job_id: str, as_json: bool) -> int:
         grid.add_row(f"media.{escape(name)}", escape(str(value)))
     for name, value in sorted(job.progress.items()):
         grid.add_row(f"progress.{escape(name)}", escape(str(value)))
+    for name, value in sorted(job.framing.items()):
+        grid.add_row(f"framing.{escape(name)}", escape(str(value)))
     if job.published:
         grid.add_row("published", ", ".join(sorted(job.published)))
     console.print(grid)
@@ -812,6 +814,7 @@ def _print_demo_results(samples: Sequence[DemoSample], tracked: Sequence[Tracked
     table.add_column("sample", no_wrap=True, min_width=10)
     table.add_column("job id", no_wrap=True, min_width=28)
     table.add_column("status", no_wrap=True, min_width=9)
+    table.add_column("frames", justify="right")
     table.add_column("reason", overflow="fold")
     table.add_column("ok", no_wrap=True, min_width=3)
     all_ok = True
@@ -821,10 +824,12 @@ def _print_demo_results(samples: Sequence[DemoSample], tracked: Sequence[Tracked
         all_ok = all_ok and ok
         status = _styled(t.job.status) if t.job else "timed out"
         reason = t.job.reason if t.job and t.job.reason else ""
+        frames = str(t.job.framing.get("frame_count", "")) if t.job else ""
         table.add_row(
             escape(sample.label),
             t.job_id or "-",
             status,
+            frames,
             escape(reason),
             "[green]yes[/]" if ok else "[red]NO[/]",
         )
