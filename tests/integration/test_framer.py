@@ -93,3 +93,71 @@ async def test_a_training_video_is_sampled_by_scene_and_not_batched(
     assert 1 <= events[0]["detail"]["frame_count"] <= 200
     assert await receive_all(stack, stack.queue_urls["inferer"]) == []
     _ = Path
+
+
+async def test_a_video_over_the_framers_limit_fails_the_job_with_a_reason(
+    stack: Stack, clip: bytes
+) -> None:
+    from brandlens_framer.settings import FramerSettings
+
+    await stack.capture_events()
+    ingest = await start_ingest(stack)
+    framer = await start_framer(stack, FramerSettings(max_duration_seconds=2))
+    try:
+        await stack.clients.s3.put_object(
+            Bucket=stack.names.media_bucket, Key="analysis/acme/long.mp4", Body=clip
+        )
+        events = await eventually(lambda: stack.events_of("FramingFailed"), timeout=60,
+                                  message="FramingFailed")
+    finally:
+        await framer.stop()
+        await ingest.stop()
+    assert "above the limit of 2 seconds" in events[0]["detail"]["reason"]
+    job = await JobStore(stack.clients.dynamodb, stack.names.table("jobs")).get(
+        events[0]["detail"]["job_id"]
+    )
+    assert job.status is JobStatus.FAILED
+    assert job.reason == events[0]["detail"]["reason"]
+
+
+async def test_a_redelivered_media_accepted_reframes_into_the_same_keys_and_batch_ids(
+    pipeline: Stack, clip: bytes
+) -> None:
+    stack = pipeline
+    await stack.clients.s3.put_object(
+        Bucket=stack.names.media_bucket, Key="analysis/acme/twice.mp4", Body=clip
+    )
+    first = await eventually(lambda: stack.events_of("FramesExtracted"), timeout=60,
+                             message="FramesExtracted")
+    job_id = first[0]["detail"]["job_id"]
+    batches = await receive_all(stack, stack.queue_urls["inferer"])
+    # The job was framed; now pretend the framer died before publishing: back to FRAMING.
+    await stack.clients.dynamodb.update_item(
+        TableName=stack.names.table("jobs"), Key={"job_id": {"S": job_id}},
+        UpdateExpression="SET #s = :framing REMOVE published, framing",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":framing": {"S": "FRAMING"}},
+    )
+    # The idempotency record (keyed by job) would be COMPLETED: clear it, as a crash
+    # before completion would have left it expired.
+    await stack.clients.dynamodb.delete_item(
+        TableName=stack.names.table("idempotency"), Key={"id": {"S": f"framer#{job_id}"}}
+    )
+    accepted = (await stack.events_of("MediaAccepted"))[0]
+    await stack.clients.sqs.send_message(
+        QueueUrl=stack.queue_urls["framer"], MessageBody=json.dumps(accepted)
+    )
+    again = await eventually(lambda: _twice(stack), timeout=60, message="second FramesExtracted")
+    assert again[0]["detail"] == again[1]["detail"] | {"occurred_at": again[0]["detail"]["occurred_at"]}
+    assert again[0]["detail"]["event_id"] == again[1]["detail"]["event_id"]  # consumers dedupe
+    batches_again = await receive_all(stack, stack.queue_urls["inferer"])
+    assert [b["batch_id"] for b in batches_again] == [b["batch_id"] for b in batches]
+    listed = await stack.clients.s3.list_objects_v2(
+        Bucket=stack.names.artifacts_bucket, Prefix=f"frames/{job_id}/"
+    )
+    assert len(listed["Contents"]) == first[0]["detail"]["frame_count"] + 1  # frames + manifest
+
+
+async def _twice(stack: Stack) -> list[dict[str, Any]] | None:
+    got = await stack.events_of("FramesExtracted")
+    return got if len(got) >= 2 else None
