@@ -1,0 +1,118 @@
+"""A trained model, loaded for inference: bytes in, Rekognition-shaped labels out."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from brandlens_model_server.detector.fit import normalise
+from brandlens_model_server.detector.imaging import InvalidImageError, decode, fit
+from brandlens_model_server.detector.model import LogoNet
+from brandlens_model_server.detector.targets import decode as decode_boxes
+
+__all__ = ["ARCHITECTURE", "Detector", "InvalidImageError", "save_model"]
+
+ARCHITECTURE = "brandlens-logonet-v1"
+
+
+def save_model(
+    model: LogoNet,
+    directory: Path,
+    *,
+    labels: list[str],
+    input_size: tuple[int, int],
+    threshold: float,
+    width: int,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    torch.save(model.state_dict(), directory / "model.pt")
+    meta = {
+        "architecture": ARCHITECTURE,
+        "labels": labels,
+        "input_size": list(input_size),
+        "threshold": round(threshold * 100, 3),
+        "width": width,
+        **(extra or {}),
+    }
+    (directory / "meta.json").write_text(json.dumps(meta, indent=2))
+
+
+class Detector:
+    """Thread-safe: ``detect`` may run in several threads of one pool at once."""
+
+    def __init__(self, model: LogoNet, meta: dict[str, Any]) -> None:
+        self._model = model.eval()
+        self.meta = meta
+        self.labels: list[str] = list(meta["labels"])
+        self.threshold: float = float(meta["threshold"])
+        self.input_size: tuple[int, int] = (int(meta["input_size"][0]), int(meta["input_size"][1]))
+
+    @classmethod
+    def load(cls, directory: str | Path) -> Detector:
+        directory = Path(directory)
+        try:
+            meta = json.loads((directory / "meta.json").read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ValueError(f"no usable meta.json in {directory}: {exc}") from None
+        if meta.get("architecture") != ARCHITECTURE:
+            raise ValueError(
+                f"model architecture {meta.get('architecture')!r} is not {ARCHITECTURE!r}"
+            )
+        torch.set_flush_denormal(True)
+        model = LogoNet(len(meta["labels"]), width=int(meta["width"]))
+        state = torch.load(directory / "model.pt", map_location="cpu", weights_only=True)
+        model.load_state_dict(state)
+        return cls(model, meta)
+
+    def detect(
+        self, image: bytes, min_confidence: float | None = None, max_results: int | None = None
+    ) -> list[dict[str, Any]]:
+        """CustomLabels for ``image`` (JPEG/PNG bytes), best first.
+
+        ``min_confidence`` in percent; None means the model's assumed threshold.
+        """
+        canvas = self.input_size
+        fitted = fit(decode(image, target=(canvas[0], canvas[1])), canvas)
+        boxes = self._boxes([fitted.array])[0]
+        floor = self.threshold if min_confidence is None else float(min_confidence)
+        ow, oh = fitted.original_size
+        found: list[dict[str, Any]] = []
+        for label, score, x0, y0, x1, y1 in boxes:
+            confidence = score * 100
+            if confidence < floor:
+                continue
+            left = max(0.0, x0 / fitted.scale / ow)
+            top = max(0.0, y0 / fitted.scale / oh)
+            right = min(1.0, x1 / fitted.scale / ow)
+            bottom = min(1.0, y1 / fitted.scale / oh)
+            if right <= left or bottom <= top:
+                continue
+            found.append(
+                {
+                    "Name": self.labels[label],
+                    "Confidence": round(confidence, 3),
+                    "Geometry": {
+                        "BoundingBox": {
+                            "Width": round(right - left, 6),
+                            "Height": round(bottom - top, 6),
+                            "Left": round(left, 6),
+                            "Top": round(top, 6),
+                        }
+                    },
+                }
+            )
+        found.sort(key=lambda f: -f["Confidence"])
+        return found[:max_results] if max_results else found
+
+    def _boxes(
+        self, arrays: list[np.ndarray]
+    ) -> list[list[tuple[int, float, float, float, float, float]]]:
+        x = normalise(torch.from_numpy(np.stack(arrays)))
+        with torch.inference_mode():
+            heat, size, offset = self._model(x)
+            return decode_boxes(heat, size, offset, top_k=50, min_score=0.01)
