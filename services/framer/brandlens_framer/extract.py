@@ -14,6 +14,7 @@ import re
 from bisect import bisect_left
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from fractions import Fraction
 
 import ffmpeg  # ffmpeg-python: builds the command lines
 
@@ -22,7 +23,8 @@ from brandlens_framer.plan import Plan, Sample, SeekRun, Strategy
 from brandlens_framer.probe import VideoInfo
 from brandlens_framer.tools import FramingError, Tools, classify_failure
 
-_SHOWINFO = re.compile(r"\bpts_time:\s*(-?[\d.]+(?:e-?\d+)?)")
+_SHOWINFO = re.compile(r"\bpts:\s*(-?\d+)\s+pts_time:\s*(-?[\d.]+(?:e-?\d+)?)")
+_TIME_BASE = re.compile(r"config in time_base:\s*(\d+)/(\d+)")
 GRID_EPSILON = 1e-6
 MATCH_TOLERANCE = 1e-4
 
@@ -53,7 +55,7 @@ class OutputOptions:
             f"scale=w='if(gte(iw,ih),min({side},iw),-2)':h='if(gte(iw,ih),-2,min({side},ih))'"
             ":out_range=full"
         )
-        chain.append("showinfo")
+        chain.append("showinfo=checksum=0")
         return ",".join(chain)
 
 
@@ -190,15 +192,24 @@ class Extractor:
         assert proc.stdout is not None
         assert proc.stderr is not None
         times: asyncio.Queue[float] = asyncio.Queue()
+        time_base: list[Fraction | None] = [None]
         tail: list[str] = []
 
         async def read_stderr(stream: asyncio.StreamReader) -> None:
             while line := await stream.readline():
                 text = line.decode("utf-8", "replace")
                 if "Parsed_showinfo" in text:
-                    match = _SHOWINFO.search(text)
-                    if match:
-                        times.put_nowait(float(match.group(1)))
+                    # pts_time is printed with 6 significant digits (ffmpeg 5), too coarse
+                    # past 100 s: use the integer pts and the filter's time base.
+                    if (tb_match := _TIME_BASE.search(text)) is not None:
+                        time_base[0] = Fraction(int(tb_match.group(1)), int(tb_match.group(2)))
+                        continue
+                    if (match := _SHOWINFO.search(text)) is not None:
+                        exact = time_base[0]
+                        value = (
+                            float(int(match.group(1)) * exact) if exact else float(match.group(2))
+                        )
+                        times.put_nowait(value)
                         continue
                 tail.append(text)
                 del tail[:-40]

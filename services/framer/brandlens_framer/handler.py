@@ -299,6 +299,10 @@ async def _frame_video(event: MediaAccepted, ctx: FramerContext) -> FramingResul
         raise
     if not lines:
         raise FramingError("ffmpeg decoded no frames from the video; it may be corrupt")
+    missing = len(samples) - len(lines)
+    if missing:
+        # A partly corrupt video: what decoded is kept, the gap is recorded on the job.
+        log.warning("framing.frames_missing", missing=missing, planned=len(samples))
     key = await _write_manifest(event, ctx, lines)
     return FramingResult(
         frame_count=len(lines),
@@ -307,6 +311,7 @@ async def _frame_video(event: MediaAccepted, ctx: FramerContext) -> FramingResul
         details={
             "strategy": the_plan.strategy.value,
             "frames_planned": len(samples),
+            "frames_missing": missing,
             "duration_seconds": round(video.duration_seconds, 6),
             "fps": round(video.fps, 6),
             "codec": video.codec,

@@ -73,12 +73,12 @@ class Plan:
 
 
 def interval_targets(video: VideoInfo, interval_seconds: float) -> list[float]:
+    """0, I, 2I, … up to the last frame's presentation time (every target a frame can serve)."""
     if interval_seconds <= 0:
         raise ValueError("the sampling interval must be positive")
-    count = max(1, math.floor(video.duration_seconds / interval_seconds + 1e-9))
-    if (count - 1) * interval_seconds > video.frames[-1] - video.start_seconds:
-        count -= 1
-    return [k * interval_seconds for k in range(max(count, 1))]
+    span = video.frames[-1] - video.start_seconds
+    count = math.floor(span / interval_seconds + 1e-9) + 1
+    return [k * interval_seconds for k in range(count)]
 
 
 def keyframe_targets(video: VideoInfo) -> list[float]:
