@@ -107,8 +107,9 @@ async def test_a_video_over_the_framers_limit_fails_the_job_with_a_reason(
         await stack.clients.s3.put_object(
             Bucket=stack.names.media_bucket, Key="analysis/acme/long.mp4", Body=clip
         )
-        events = await eventually(lambda: stack.events_of("FramingFailed"), timeout=60,
-                                  message="FramingFailed")
+        events = await eventually(
+            lambda: stack.events_of("FramingFailed"), timeout=60, message="FramingFailed"
+        )
     finally:
         await framer.stop()
         await ingest.stop()
@@ -127,13 +128,15 @@ async def test_a_redelivered_media_accepted_reframes_into_the_same_keys_and_batc
     await stack.clients.s3.put_object(
         Bucket=stack.names.media_bucket, Key="analysis/acme/twice.mp4", Body=clip
     )
-    first = await eventually(lambda: stack.events_of("FramesExtracted"), timeout=60,
-                             message="FramesExtracted")
+    first = await eventually(
+        lambda: stack.events_of("FramesExtracted"), timeout=60, message="FramesExtracted"
+    )
     job_id = first[0]["detail"]["job_id"]
     batches = await receive_all(stack, stack.queue_urls["inferer"])
     # The job was framed; now pretend the framer died before publishing: back to FRAMING.
     await stack.clients.dynamodb.update_item(
-        TableName=stack.names.table("jobs"), Key={"job_id": {"S": job_id}},
+        TableName=stack.names.table("jobs"),
+        Key={"job_id": {"S": job_id}},
         UpdateExpression="SET #s = :framing REMOVE published, framing",
         ExpressionAttributeNames={"#s": "status"},
         ExpressionAttributeValues={":framing": {"S": "FRAMING"}},
@@ -148,7 +151,9 @@ async def test_a_redelivered_media_accepted_reframes_into_the_same_keys_and_batc
         QueueUrl=stack.queue_urls["framer"], MessageBody=json.dumps(accepted)
     )
     again = await eventually(lambda: _twice(stack), timeout=60, message="second FramesExtracted")
-    assert again[0]["detail"] == again[1]["detail"] | {"occurred_at": again[0]["detail"]["occurred_at"]}
+    assert again[0]["detail"] == again[1]["detail"] | {
+        "occurred_at": again[0]["detail"]["occurred_at"]
+    }
     assert again[0]["detail"]["event_id"] == again[1]["detail"]["event_id"]  # consumers dedupe
     batches_again = await receive_all(stack, stack.queue_urls["inferer"])
     assert [b["batch_id"] for b in batches_again] == [b["batch_id"] for b in batches]

@@ -29,7 +29,9 @@ from brandlens_core.stack import StackNames, define, deploy
 SERVICES: dict[str, str] = {
     "ingest": "brandlens_ingest",
     "framer": "brandlens_framer",
+    "model-server": "brandlens_model_server",
 }
+HTTP_SERVICES = frozenset({"model-server"})  # no queue, no heartbeat file
 
 LOCAL_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -196,6 +198,7 @@ class EmbeddedStack:
     region: str = "us-east-1"
     extra_env: dict[str, str] = field(default_factory=dict)
     moto: MotoServer | None = None
+    model_server_port: int = 0
     processes: dict[str, ServiceProcess] = field(default_factory=dict)
 
     @property
@@ -212,8 +215,26 @@ class EmbeddedStack:
     def state_file(self) -> Path:
         return self.state_dir / "local.json"
 
+    @property
+    def model_server_url(self) -> str:
+        return f"http://127.0.0.1:{self.model_server_port}"
+
     def env(self) -> dict[str, str]:
-        return service_env(self.endpoint_url, self.stack_name, self.region) | self.extra_env
+        env = service_env(self.endpoint_url, self.stack_name, self.region)
+        if self.model_server_port:
+            env["BRANDLENS_AWS_REKOGNITION_ENDPOINT_URL"] = self.model_server_url
+        return env | self.extra_env
+
+    def _service_env(self, name: str) -> dict[str, str]:
+        if name == "model-server":
+            return self.env() | {
+                "BRANDLENS_MODEL_SERVER_PORT": str(self.model_server_port),
+                "BRANDLENS_MODEL_SERVER_CACHE_DIR": str(
+                    (self.state_dir / "model-server").resolve()
+                ),
+            }
+        variable = f"BRANDLENS_{name.upper().replace('-', '_')}_WORKER_HEARTBEAT_FILE"
+        return self.env() | {variable: str((self.state_dir / f"{name}.alive").resolve())}
 
     async def start(self) -> None:
         self.moto = MotoServer(self.port, log_path=self.state_dir / "logs" / "moto.log")
@@ -222,16 +243,13 @@ class EmbeddedStack:
             settings = AwsSettings(region=self.region, endpoint_url=self.endpoint_url)
             async with AwsClients(settings) as clients:
                 await deploy(clients, define(self.names))
+        if "model-server" in self.services:
+            self.model_server_port = free_port()
         for name in self.services:
             proc = ServiceProcess(
                 name=name,
                 module=SERVICES[name],
-                env=self.env()
-                | {
-                    f"BRANDLENS_{name.upper().replace('-', '_')}_WORKER_HEARTBEAT_FILE": str(
-                        (self.state_dir / f"{name}.alive").resolve()
-                    )
-                },
+                env=self._service_env(name),
                 log_path=self.state_dir / "logs" / f"{name}.log",
             )
             await proc.start()
@@ -246,6 +264,7 @@ class EmbeddedStack:
             "region": self.region,
             "services": list(self.services),
             "pid": os.getpid(),
+            "model_server_url": self.model_server_url if self.model_server_port else None,
             "media_bucket": self.names.media_bucket,
             "artifacts_bucket": self.names.artifacts_bucket,
         }
@@ -253,7 +272,8 @@ class EmbeddedStack:
     async def stop(self) -> None:
         await asyncio.gather(*(p.stop() for p in self.processes.values()))
         for name in self.processes:
-            (self.state_dir / f"{name}.alive").unlink(missing_ok=True)
+            if name not in HTTP_SERVICES:
+                (self.state_dir / f"{name}.alive").unlink(missing_ok=True)
         self.processes.clear()
         if self.moto is not None:
             await asyncio.to_thread(self.moto.stop)

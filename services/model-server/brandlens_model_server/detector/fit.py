@@ -43,9 +43,10 @@ class FitConfig:
     batch_size: int = 16
     learning_rate: float = 3e-3
     weight_decay: float = 1e-4
-    width: int = 32
+    width: int = 24
     eval_every_seconds: float = 60.0
     max_val_images: int = 120
+    patience_evals: int = 4  # stop after this many evaluations without a better val mAP
     paste_probability: float = 0.6
     seed: int = 0
     threads: int | None = None
@@ -226,7 +227,7 @@ def fit(
     val = val[: config.max_val_images]
     val_images, val_truths = _fitted(val, config.input_size)
     started = time.monotonic()
-    best_state, best_map, steps = copy.deepcopy(model.state_dict()), -1.0, 0
+    best_state, best_map, steps, stale = copy.deepcopy(model.state_dict()), -1.0, 0, 0
     history: list[dict[str, float]] = []
     next_eval = config.eval_every_seconds
     order: list[int] = []
@@ -277,8 +278,10 @@ def fit(
                     "val_map50": val_map,
                 }
             )
-            if val_map >= best_map:
-                best_map, best_state = val_map, copy.deepcopy(model.state_dict())
+            if val_map > best_map + 0.002:
+                best_map, best_state, stale = val_map, copy.deepcopy(model.state_dict()), 0
+            else:
+                stale += 1
             progress(
                 {
                     "progress": min(1.0, elapsed / config.max_seconds),
@@ -287,6 +290,8 @@ def fit(
                     "val_map50": round(val_map, 4),
                 }
             )
+            if val and (stale >= config.patience_evals or val_map >= 0.999):
+                break  # early stopping: validation mAP has stopped improving
     if not history or steps == 0:
         best_state = model.state_dict()
     else:

@@ -1,0 +1,1 @@
+"""brandlens model-server: a self-hosted Rekognition Custom Labels endpoint."""

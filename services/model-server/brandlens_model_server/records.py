@@ -1,0 +1,206 @@
+"""Projects and project versions: the records the server keeps, and their AWS shapes.
+
+Records are pydantic models stored as JSON (see :mod:`state`); ``describe()``
+renders them as Rekognition's ``ProjectDescription`` /
+``ProjectVersionDescription``. Timestamps are epoch seconds (AWS JSON 1.1).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from brandlens_model_server.errors import ResourceNotFoundException
+
+PROJECT_ARN_RE = re.compile(
+    r"^arn:aws:rekognition:(?P<region>[a-z\d-]+):(?P<account>\d{12}):"
+    r"project/(?P<project>[a-zA-Z0-9_.\-]{1,255})/(?P<ts>[0-9]+)$"
+)
+VERSION_ARN_RE = re.compile(
+    r"^arn:aws:rekognition:(?P<region>[a-z\d-]+):(?P<account>\d{12}):"
+    r"project/(?P<project>[a-zA-Z0-9_.\-]{1,255})/version/(?P<version>[a-zA-Z0-9_.\-]{1,255})"
+    r"/(?P<ts>[0-9]+)$"
+)
+
+
+class VersionStatus(StrEnum):
+    TRAINING_IN_PROGRESS = "TRAINING_IN_PROGRESS"
+    TRAINING_COMPLETED = "TRAINING_COMPLETED"
+    TRAINING_FAILED = "TRAINING_FAILED"
+    STARTING = "STARTING"
+    RUNNING = "RUNNING"
+    FAILED = "FAILED"
+    STOPPING = "STOPPING"
+    STOPPED = "STOPPED"
+    DELETING = "DELETING"
+
+
+# Statuses from which a version can be started: it has a trained model.
+STARTABLE = frozenset(
+    {VersionStatus.TRAINING_COMPLETED, VersionStatus.STOPPED, VersionStatus.FAILED}
+)
+# Statuses in which a version holds (or is acquiring) runtime resources.
+HOSTED = frozenset({VersionStatus.STARTING, VersionStatus.RUNNING, VersionStatus.STOPPING})
+
+RESTARTED_DURING_TRAINING = "the model server restarted during training; train again"
+
+
+def now_epoch() -> float:
+    return round(time.time(), 3)
+
+
+def arn_timestamp(epoch: float) -> str:
+    return str(int(epoch * 1000))
+
+
+def project_arn(region: str, account: str, project: str, created_at: float) -> str:
+    return f"arn:aws:rekognition:{region}:{account}:project/{project}/{arn_timestamp(created_at)}"
+
+
+def version_arn(region: str, account: str, project: str, version: str, created_at: float) -> str:
+    return (
+        f"arn:aws:rekognition:{region}:{account}:project/{project}/version/{version}/"
+        f"{arn_timestamp(created_at)}"
+    )
+
+
+def project_name_of(arn: str) -> str:
+    match = PROJECT_ARN_RE.match(arn)
+    if not match:
+        raise ResourceNotFoundException(f"Project {arn} not found.")
+    return match["project"]
+
+
+def version_names_of(arn: str) -> tuple[str, str]:
+    match = VERSION_ARN_RE.match(arn)
+    if not match:
+        raise ResourceNotFoundException(f"Project version {arn} not found.")
+    return match["project"], match["version"]
+
+
+class S3Location(BaseModel):
+    bucket: str
+    key: str
+    version: str | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+    def s3_object(self) -> dict[str, Any]:
+        obj: dict[str, Any] = {"Bucket": self.bucket, "Name": self.key}
+        if self.version:
+            obj["Version"] = self.version
+        return obj
+
+
+def assets(*locations: S3Location) -> dict[str, Any]:
+    return {"Assets": [{"GroundTruthManifest": {"S3Object": loc.s3_object()}} for loc in locations]}
+
+
+class ProjectRecord(BaseModel):
+    name: str
+    arn: str
+    created_at: float
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "ProjectArn": self.arn,
+            "CreationTimestamp": self.created_at,
+            "Status": "CREATED",
+            "Datasets": [],
+            "Feature": "CUSTOM_LABELS",
+        }
+
+
+class VersionRecord(BaseModel):
+    project: str
+    version: str
+    arn: str
+    created_at: float
+    status: VersionStatus
+    status_message: str | None = None
+
+    # what was asked
+    output_bucket: str
+    output_prefix: str
+    train_manifest: S3Location
+    test_manifest: S3Location | None = None
+    autocreate_test: bool = False
+    version_description: str | None = None
+    kms_key_id: str | None = None
+
+    # training
+    training_started_at: float | None = None
+    training_end_at: float | None = None
+    billable_training_seconds: int | None = None
+    progress: float | None = None
+    f1_score: float | None = None
+    evaluation_summary: S3Location | None = None
+    train_manifest_used: S3Location | None = None
+    test_manifest_used: S3Location | None = None
+    model_location: S3Location | None = Field(
+        None, description="The `model/` prefix written by the training process"
+    )
+
+    # runtime
+    min_inference_units: int | None = None
+    max_inference_units: int | None = None
+
+    @property
+    def output_uri(self) -> str:
+        """Where the training process writes: ``s3://bucket/<prefix>/<project>/<version>/``."""
+        return f"s3://{self.output_bucket}/{self.artifacts_prefix}"
+
+    @property
+    def artifacts_prefix(self) -> str:
+        base = self.output_prefix
+        if base and not base.endswith("/"):
+            base += "/"
+        return f"{base}{self.project}/{self.version}/"
+
+    def describe(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "ProjectVersionArn": self.arn,
+            "CreationTimestamp": self.created_at,
+            "Status": self.status.value,
+            "OutputConfig": {"S3Bucket": self.output_bucket, "S3KeyPrefix": self.output_prefix},
+        }
+        if self.status_message:
+            out["StatusMessage"] = self.status_message
+        if self.min_inference_units is not None:
+            out["MinInferenceUnits"] = self.min_inference_units
+        if self.max_inference_units is not None:
+            out["MaxInferenceUnits"] = self.max_inference_units
+        if self.billable_training_seconds is not None:
+            out["BillableTrainingTimeInSeconds"] = self.billable_training_seconds
+        if self.training_end_at is not None:
+            out["TrainingEndTimestamp"] = self.training_end_at
+        training: dict[str, Any] = {"Input": assets(self.train_manifest)}
+        if self.train_manifest_used is not None:
+            training["Output"] = assets(self.train_manifest_used)
+        out["TrainingDataResult"] = training
+        testing_input: dict[str, Any] = (
+            assets(self.test_manifest) if self.test_manifest is not None else {"Assets": []}
+        )
+        testing_input["AutoCreate"] = self.autocreate_test
+        testing: dict[str, Any] = {"Input": testing_input}
+        if self.test_manifest_used is not None:
+            testing["Output"] = assets(self.test_manifest_used) | {
+                "AutoCreate": self.autocreate_test
+            }
+        out["TestingDataResult"] = testing
+        if self.f1_score is not None and self.evaluation_summary is not None:
+            out["EvaluationResult"] = {
+                "F1Score": self.f1_score,
+                "Summary": {"S3Object": self.evaluation_summary.s3_object()},
+            }
+        if self.kms_key_id:
+            out["KmsKeyId"] = self.kms_key_id
+        if self.version_description:
+            out["VersionDescription"] = self.version_description
+        return out

@@ -1,0 +1,71 @@
+"""The detector learns a logo from a tiny dataset and finds it in a frame it never saw."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from brandlens_model_server.detector.fit import Example, FitConfig, fit
+from brandlens_model_server.detector.metrics import iou
+from brandlens_model_server.detector.runtime import Detector, save_model
+from brandlens_synth import SceneConfig, default_brands, render_scene
+
+STORE = (672, 384)
+
+
+def scene_example(seed: int, n_logos: int) -> tuple[Image.Image, Example]:
+    rng = np.random.default_rng(seed)
+    config = replace(SceneConfig.clean(), min_logos=1, max_logos=1, logo_height=(0.15, 0.3))
+    image, boxes = render_scene(rng, default_brands(1), 1280, 720, n_logos=n_logos, config=config)
+    k = STORE[0] / 1280
+    arr = np.asarray(image.resize(STORE))
+    ex = Example(
+        arr,
+        [(0, b.left * k, b.top * k, (b.left + b.width) * k, (b.top + b.height) * k) for b in boxes],
+        group=str(seed),
+    )
+    return image, ex
+
+
+def test_a_model_trained_in_seconds_finds_the_logo_in_a_held_out_frame(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    train = [scene_example(seed, 0 if seed % 6 == 0 else 1)[1] for seed in range(48)]
+    result = fit(
+        train, train[:12], ["acme"], FitConfig(max_seconds=35, eval_every_seconds=15, batch_size=8)
+    )
+    save_model(
+        result.model,
+        tmp_path / "model",
+        labels=["acme"],
+        input_size=(448, 256),
+        threshold=result.threshold,
+        width=32,
+    )
+    detector = Detector.load(tmp_path / "model")
+
+    image, held_out = scene_example(10_001, 1)  # a frame the model never saw
+    buf = io.BytesIO()
+    image.save(buf, "JPEG", quality=90)
+    found = detector.detect(buf.getvalue(), max_results=1)
+
+    assert found, "no logo found"
+    assert found[0]["Name"] == "acme"
+    box = found[0]["Geometry"]["BoundingBox"]
+    _, x0, y0, x1, y1 = held_out.boxes[0]
+    truth = (x0 / STORE[0], y0 / STORE[1], x1 / STORE[0], y1 / STORE[1])
+    predicted = (box["Left"], box["Top"], box["Left"] + box["Width"], box["Top"] + box["Height"])
+    assert iou(predicted, truth) >= 0.5, (predicted, truth)
+
+
+def test_detect_refuses_bytes_that_are_not_an_image(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from brandlens_model_server.detector.model import LogoNet
+    from brandlens_model_server.detector.runtime import InvalidImageError
+
+    save_model(
+        LogoNet(1), tmp_path, labels=["acme"], input_size=(448, 256), threshold=0.5, width=32
+    )
+    with pytest.raises(InvalidImageError):
+        Detector.load(tmp_path).detect(b"GIF89a not really")
