@@ -36,7 +36,8 @@ ROOT = Path(__file__).resolve().parent
 sys.path[:0] = [str(ROOT.parent / "services" / p) for p in ("core", "model-server", "synth")]
 
 from brandlens_model_server.detector.fit import Example, FitConfig, evaluate, fit, normalise  # noqa: E402
-from brandlens_model_server.detector.imaging import decode, fit as fit_canvas  # noqa: E402
+from brandlens_model_server.detector.imaging import decode  # noqa: E402
+from brandlens_model_server.detector.imaging import fit as fit_canvas  # noqa: E402
 from brandlens_model_server.detector.runtime import Detector, save_model  # noqa: E402
 from brandlens_synth import default_brands, generate_dataset  # noqa: E402
 
@@ -49,14 +50,20 @@ def dataset(name: str, n: int, seed: int, brands: int) -> list[dict[str, object]
     done = out / "samples.jsonl"
     if not done.exists():
         t = time.monotonic()
-        generate_dataset(out, brands=default_brands(brands), n_images=n, seed=seed,
-                         uri_prefix=f"s3://bench/{name}/")
+        generate_dataset(
+            out,
+            brands=default_brands(brands),
+            n_images=n,
+            seed=seed,
+            uri_prefix=f"s3://bench/{name}/",
+        )
         print(f"generated {name}: {n} frames in {time.monotonic() - t:.0f}s", flush=True)
     return [json.loads(line) for line in done.read_text().splitlines()]
 
 
-def examples(samples: list[dict[str, object]], labels: list[str], root: Path,
-             store: tuple[int, int]) -> list[Example]:
+def examples(
+    samples: list[dict[str, object]], labels: list[str], root: Path, store: tuple[int, int]
+) -> list[Example]:
     index = {n: i for i, n in enumerate(labels)}
     out = []
     for s in samples:
@@ -64,14 +71,24 @@ def examples(samples: list[dict[str, object]], labels: list[str], root: Path,
         ow, oh = img.size
         k = min(store[0] / ow, store[1] / oh)
         arr = np.asarray(img.resize((round(ow * k), round(oh * k)), Image.Resampling.BILINEAR))
-        boxes = [(index[b["label"]], b["left"] * k, b["top"] * k, (b["left"] + b["width"]) * k,
-                  (b["top"] + b["height"]) * k) for b in s["boxes"]]  # type: ignore[index,union-attr]
+        boxes = [
+            (
+                index[b["label"]],
+                b["left"] * k,
+                b["top"] * k,
+                (b["left"] + b["width"]) * k,
+                (b["top"] + b["height"]) * k,
+            )
+            for b in s["boxes"]
+        ]  # type: ignore[index,union-attr]
         out.append(Example(arr, boxes, str(s["group"])))
     return out
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--brands", type=int, default=4)
     ap.add_argument("--train-images", type=int, default=480)
     ap.add_argument("--test-images", type=int, default=240)
@@ -92,15 +109,24 @@ def main() -> int:
     val_groups = set(groups[:: max(2, round(1 / 0.15))])
     train = [e for e in train_all if e.group not in val_groups]
     val = [e for e in train_all if e.group in val_groups]
-    print(f"train {len(train)} / val {len(val)} / test {len(test)} frames, brands {brands}", flush=True)
+    print(
+        f"train {len(train)} / val {len(val)} / test {len(test)} frames, brands {brands}",
+        flush=True,
+    )
     started = time.monotonic()
     result = fit(train, val, brands, config, progress=lambda p: print(json.dumps(p), flush=True))
     train_seconds = time.monotonic() - started
     report = evaluate(result.model, test, brands, result.threshold, config.input_size)
 
     model_dir = CACHE / "model"
-    save_model(result.model, model_dir, labels=brands, input_size=config.input_size,
-               threshold=result.threshold, width=config.width)
+    save_model(
+        result.model,
+        model_dir,
+        labels=brands,
+        input_size=config.input_size,
+        threshold=result.threshold,
+        width=config.width,
+    )
     detector = Detector.load(model_dir)
     frames = []
     for s in test_samples[:100]:
@@ -114,7 +140,9 @@ def main() -> int:
         t = time.perf_counter()
         detector.detect(f)
         detect_ms.append((time.perf_counter() - t) * 1000)
-    x = normalise(torch.from_numpy(fit_canvas(decode(frames[0], (448, 256)), (448, 256)).array[None]))
+    x = normalise(
+        torch.from_numpy(fit_canvas(decode(frames[0], (448, 256)), (448, 256)).array[None])
+    )
     model = result.model.eval()
     bare_ms = []
     with torch.inference_mode():
@@ -145,10 +173,18 @@ def main() -> int:
         "train<=600s": train_seconds <= 600,
         "detect<=25ms": figures["detect_ms_median"] <= 25,
     }
-    print(f"\nmAP@0.5 {figures['map50']:.3f}   " + "  ".join(
-        f"{k} {v:.3f}" for k, v in figures["ap50_per_label"].items() if v is not None))
-    print(f"train {figures['train_seconds']}s ({result.steps} steps)   threshold {result.threshold:.2f}   F1 {report['f1']:.3f}")
-    print(f"detect() {figures['detect_ms_median']} ms/frame (p90 {figures['detect_ms_p90']})   bare model {figures['bare_model_ms_median']} ms")
+    print(
+        f"\nmAP@0.5 {figures['map50']:.3f}   "
+        + "  ".join(f"{k} {v:.3f}" for k, v in figures["ap50_per_label"].items() if v is not None)
+    )
+    print(
+        f"train {figures['train_seconds']}s ({result.steps} steps)   "
+        f"threshold {result.threshold:.2f}   F1 {report['f1']:.3f}"
+    )
+    print(
+        f"detect() {figures['detect_ms_median']} ms/frame (p90 {figures['detect_ms_p90']})   "
+        f"bare model {figures['bare_model_ms_median']} ms"
+    )
     for k, v in figures["passed"].items():
         print(f"  {k:16} {'PASS' if v else 'FAIL'}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
