@@ -125,7 +125,6 @@ def main() -> int:
         labels=brands,
         input_size=config.input_size,
         threshold=result.threshold,
-        width=config.width,
     )
     detector = Detector.load(model_dir)
     frames = []

@@ -42,7 +42,6 @@ def test_a_model_trained_in_seconds_finds_the_logo_in_a_held_out_frame(tmp_path)
         labels=["acme"],
         input_size=(448, 256),
         threshold=result.threshold,
-        width=32,
     )
     detector = Detector.load(tmp_path / "model")
 
@@ -65,7 +64,7 @@ def test_detect_refuses_bytes_that_are_not_an_image(tmp_path) -> None:  # type: 
     from brandlens_model_server.detector.runtime import InvalidImageError
 
     save_model(
-        LogoNet(1), tmp_path, labels=["acme"], input_size=(448, 256), threshold=0.5, width=32
+        LogoNet(1), tmp_path, labels=["acme"], input_size=(448, 256), threshold=0.5
     )
     with pytest.raises(InvalidImageError):
         Detector.load(tmp_path).detect(b"GIF89a not really")

@@ -33,7 +33,7 @@ from tests.support import Stack
 DETECTOR = MODEL_SERVER_SRC / "brandlens_model_server" / "detector"
 SIZE = (448, 256)
 # The training budget: the detector's quality on this data depends on it and on the CPU.
-TRAINING_SECONDS = int(os.environ.get("MODEL_SERVER_E2E_TRAINING_SECONDS", "600"))
+TRAINING_SECONDS = int(os.environ.get("MODEL_SERVER_E2E_TRAINING_SECONDS", "120"))
 
 pytestmark = [
     pytest.mark.integration,

@@ -40,10 +40,11 @@ class _Residual(nn.Module):
 
 
 class LogoNet(nn.Module):
-    def __init__(self, num_labels: int, width: int = 32) -> None:
+    def __init__(self, num_labels: int, width: int = 24) -> None:
         super().__init__()
         w = width
         self.num_labels = num_labels
+        self.width = width
         self.stem = nn.Sequential(_conv(3, w // 2, 2), _conv(w // 2, w, 2))  # stride 4
         self.s8 = nn.Sequential(_conv(w, 2 * w, 2), _Residual(2 * w))  # stride 8
         self.s16 = nn.Sequential(

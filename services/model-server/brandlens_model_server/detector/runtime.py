@@ -26,7 +26,6 @@ def save_model(
     labels: list[str],
     input_size: tuple[int, int],
     threshold: float,
-    width: int,
     extra: dict[str, Any] | None = None,
 ) -> None:
     directory.mkdir(parents=True, exist_ok=True)
@@ -36,7 +35,7 @@ def save_model(
         "labels": labels,
         "input_size": list(input_size),
         "threshold": round(threshold * 100, 3),
-        "width": width,
+        "width": model.width,
         **(extra or {}),
     }
     (directory / "meta.json").write_text(json.dumps(meta, indent=2))

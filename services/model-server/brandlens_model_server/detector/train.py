@@ -247,7 +247,6 @@ async def run(spec: Spec, config: FitConfig) -> float:
             labels=labels,
             input_size=config.input_size,
             threshold=result.threshold,
-            width=config.width,
             extra={
                 "val_map50": result.best_val_map,
                 "steps": result.steps,
