@@ -28,8 +28,9 @@ def test_the_demo_accepts_the_samples_and_rejects_the_fake(tmp_path: Path) -> No
     assert result.returncode == 0, output
     jobs = {sample: (job_id, status) for sample, job_id, status in JOB_LINE.findall(output)}
     assert set(jobs) == {"image", "video", "fake video"}, output
-    assert jobs["image"][1] == "ACCEPTED"
-    assert jobs["video"][1] == "ACCEPTED"
+    # ingest accepts them and the framer, which the embedded stack runs, frames them
+    assert jobs["image"][1] == "FRAMED"
+    assert jobs["video"][1] == "FRAMED"
     assert jobs["fake video"][1] == "REJECTED"
     assert "unsupported file type" in output
     assert len({job_id for job_id, _ in jobs.values()}) == 3

@@ -63,8 +63,6 @@ def test_detect_refuses_bytes_that_are_not_an_image(tmp_path) -> None:  # type: 
     from brandlens_model_server.detector.model import LogoNet
     from brandlens_model_server.detector.runtime import InvalidImageError
 
-    save_model(
-        LogoNet(1), tmp_path, labels=["acme"], input_size=(448, 256), threshold=0.5
-    )
+    save_model(LogoNet(1), tmp_path, labels=["acme"], input_size=(448, 256), threshold=0.5)
     with pytest.raises(InvalidImageError):
         Detector.load(tmp_path).detect(b"GIF89a not really")
