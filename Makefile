@@ -45,6 +45,9 @@ format: install
 ## make bench: measurements against baselines taken in the same run; results in bench/results/
 bench: install
 	$(BIN)/python bench/worker_runtime.py
+	$(BIN)/python bench/framer.py
+	$(BIN)/python bench/detector.py
+	$(BIN)/python bench/detector_server.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache tests/artifacts .brandlens
