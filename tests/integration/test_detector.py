@@ -44,6 +44,7 @@ def test_a_model_trained_in_seconds_finds_the_logo_in_a_held_out_frame(tmp_path)
         threshold=result.threshold,
     )
     detector = Detector.load(tmp_path / "model")
+    assert detector.backend == "onnxruntime"  # the ONNX export is there and preferred
 
     image, held_out = scene_example(10_001, 1)  # a frame the model never saw
     buf = io.BytesIO()
@@ -66,3 +67,23 @@ def test_detect_refuses_bytes_that_are_not_an_image(tmp_path) -> None:  # type: 
     save_model(LogoNet(1), tmp_path, labels=["acme"], input_size=(448, 256), threshold=0.5)
     with pytest.raises(InvalidImageError):
         Detector.load(tmp_path).detect(b"GIF89a not really")
+
+
+def test_onnxruntime_and_torch_find_the_same_boxes(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from brandlens_model_server.detector.model import LogoNet
+
+    torch_seeded = LogoNet(2)
+    save_model(torch_seeded, tmp_path, labels=["a", "b"], input_size=(448, 256), threshold=0.0)
+    image, _ = scene_example(3, 1)
+    buf = io.BytesIO()
+    image.save(buf, "JPEG")
+    with_ort = Detector.load(tmp_path)
+    monkeypatch.setenv("BRANDLENS_DETECTOR_BACKEND", "torch")
+    with_torch = Detector.load(tmp_path)
+    assert (with_ort.backend, with_torch.backend) == ("onnxruntime", "torch")
+    a = with_ort.detect(buf.getvalue(), min_confidence=0)
+    b = with_torch.detect(buf.getvalue(), min_confidence=0)
+    assert a
+    assert [x["Name"] for x in a[:10]] == [x["Name"] for x in b[:10]]
+    for x, y in zip(a[:10], b[:10], strict=True):
+        assert x["Confidence"] == pytest.approx(y["Confidence"], abs=0.01)

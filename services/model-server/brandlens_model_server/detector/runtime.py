@@ -1,8 +1,16 @@
-"""A trained model, loaded for inference: bytes in, Rekognition-shaped labels out."""
+"""A trained model, loaded for inference: bytes in, Rekognition-shaped labels out.
+
+Inference runs on onnxruntime from the ONNX export written next to the torch
+weights when onnxruntime is installed (bench/detector_onnx.py measured it
+2.3x faster than torch on 2 CPU cores, same outputs to 1e-5), else on torch.
+``BRANDLENS_DETECTOR_BACKEND=torch`` forces torch.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +38,7 @@ def save_model(
 ) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), directory / "model.pt")
+    export_onnx(model, directory / "model.onnx", input_size)
     meta = {
         "architecture": ARCHITECTURE,
         "labels": labels,
@@ -41,11 +50,41 @@ def save_model(
     (directory / "meta.json").write_text(json.dumps(meta, indent=2))
 
 
+def export_onnx(model: LogoNet, path: Path, input_size: tuple[int, int]) -> None:
+    """The network as ONNX (batch dimension dynamic), for onnxruntime."""
+    dummy = torch.zeros(1, 3, input_size[1], input_size[0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter announces its deprecation
+        torch.onnx.export(
+            model.eval(),
+            (dummy,),
+            str(path),
+            input_names=["x"],
+            output_names=["heat", "size", "offset"],
+            dynamic_axes={"x": {0: "batch"}},
+            dynamo=False,
+        )
+
+
+def _onnx_session(path: Path) -> Any | None:
+    if os.environ.get("BRANDLENS_DETECTOR_BACKEND", "auto") == "torch" or not path.exists():
+        return None
+    try:
+        import onnxruntime as ort  # type: ignore[import-untyped,unused-ignore]
+    except ImportError:
+        return None
+    options = ort.SessionOptions()
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
 class Detector:
     """Thread-safe: ``detect`` may run in several threads of one pool at once."""
 
-    def __init__(self, model: LogoNet, meta: dict[str, Any]) -> None:
+    def __init__(self, model: LogoNet, meta: dict[str, Any], session: Any | None = None) -> None:
         self._model = model.eval()
+        self._session = session
+        self.backend = "onnxruntime" if session is not None else "torch"
         self.meta = meta
         self.labels: list[str] = list(meta["labels"])
         self.threshold: float = float(meta["threshold"])
@@ -66,7 +105,7 @@ class Detector:
         model = LogoNet(len(meta["labels"]), width=int(meta["width"]))
         state = torch.load(directory / "model.pt", map_location="cpu", weights_only=True)
         model.load_state_dict(state)
-        return cls(model, meta)
+        return cls(model, meta, _onnx_session(directory / "model.onnx"))
 
     def detect(
         self, image: bytes, min_confidence: float | None = None, max_results: int | None = None
@@ -113,5 +152,10 @@ class Detector:
     ) -> list[list[tuple[int, float, float, float, float, float]]]:
         x = normalise(torch.from_numpy(np.stack(arrays)))
         with torch.inference_mode():
-            heat, size, offset = self._model(x)
+            if self._session is not None:
+                heat, size, offset = (
+                    torch.from_numpy(o) for o in self._session.run(None, {"x": x.numpy()})
+                )
+            else:
+                heat, size, offset = self._model(x)
             return decode_boxes(heat, size, offset, top_k=50, min_score=0.01)
