@@ -5,9 +5,9 @@ from __future__ import annotations
 from brandlens_core.aws import AwsClients
 from brandlens_core.envelopes import CatalogEvent, parse_catalog_event
 from brandlens_core.events import MediaAccepted
-from brandlens_core.idempotency import IdempotencyStore
 from brandlens_core.jobs import JobStore
 from brandlens_core.publisher import EventPublisher
+from brandlens_core.service import queue_worker
 from brandlens_core.settings import WorkerSettings
 from brandlens_core.stack import StackNames
 from brandlens_core.worker import Worker, resolve_queue_url
@@ -43,19 +43,13 @@ async def create_worker(
         settings=settings,
         tools=Tools.find(settings),
     )
-    return Worker(
-        name=SERVICE,
-        sqs=clients.sqs,
-        queue_url=await resolve_queue_url(clients.sqs, names.queue(SERVICE)),
+    return await queue_worker(
+        clients,
+        names,
+        service=SERVICE,
         decode=decode,
         handle=handle,
         ctx=ctx,
-        settings=worker_settings,
-        idempotency=IdempotencyStore(
-            clients.dynamodb,
-            names.table("idempotency"),
-            scope=SERVICE,
-            ttl_seconds=worker_settings.idempotency_ttl_seconds,
-        ),
+        worker_settings=worker_settings,
         idempotency_key=job_key,
     )

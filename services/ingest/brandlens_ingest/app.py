@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from brandlens_core.aws import AwsClients
 from brandlens_core.envelopes import S3ObjectCreated, parse_s3_object_created
-from brandlens_core.idempotency import IdempotencyStore
 from brandlens_core.jobs import JobStore
 from brandlens_core.publisher import EventPublisher
+from brandlens_core.service import queue_worker
 from brandlens_core.settings import WorkerSettings
 from brandlens_core.stack import StackNames
-from brandlens_core.worker import Worker, resolve_queue_url
+from brandlens_core.worker import Worker
 from brandlens_ingest.handler import IngestContext, handle, job_id_for
 from brandlens_ingest.settings import IngestSettings
 
@@ -29,20 +29,14 @@ async def create_worker(
         media_bucket=names.media_bucket,
         settings=settings,
     )
-    return Worker(
-        name=SERVICE,
-        sqs=clients.sqs,
-        queue_url=await resolve_queue_url(clients.sqs, names.queue(SERVICE)),
+    return await queue_worker(
+        clients,
+        names,
+        service=SERVICE,
         decode=parse_s3_object_created,
         handle=handle,
         ctx=ctx,
-        settings=worker_settings,
-        idempotency=IdempotencyStore(
-            clients.dynamodb,
-            names.table("idempotency"),
-            scope=SERVICE,
-            ttl_seconds=worker_settings.idempotency_ttl_seconds,
-        ),
+        worker_settings=worker_settings,
         # Keyed by the job, not the event: two notifications of one object
         # version are one piece of work.
         idempotency_key=job_id_for,

@@ -25,6 +25,8 @@ from brandlens_model_server.detector.targets import decode as decode_boxes
 __all__ = ["ARCHITECTURE", "Detector", "InvalidImageError", "save_model"]
 
 ARCHITECTURE = "brandlens-logonet-v1"
+_MEAN = np.array([0.485, 0.456, 0.406], np.float32) * 255  # as fit.normalise
+_STD = np.array([0.229, 0.224, 0.225], np.float32) * 255
 
 
 def save_model(
@@ -105,7 +107,12 @@ class Detector:
         model = LogoNet(len(meta["labels"]), width=int(meta["width"]))
         state = torch.load(directory / "model.pt", map_location="cpu", weights_only=True)
         model.load_state_dict(state)
-        return cls(model, meta, _onnx_session(directory / "model.onnx"))
+        session = _onnx_session(directory / "model.onnx")
+        if session is not None:
+            # onnxruntime runs the network on its own threads; torch is left with the
+            # small pre/post-processing ops, which two spinning thread pools would slow.
+            torch.set_num_threads(1)
+        return cls(model, meta, session)
 
     def detect(
         self, image: bytes, min_confidence: float | None = None, max_results: int | None = None
@@ -150,12 +157,13 @@ class Detector:
     def _boxes(
         self, arrays: list[np.ndarray]
     ) -> list[list[tuple[int, float, float, float, float, float]]]:
-        x = normalise(torch.from_numpy(np.stack(arrays)))
         with torch.inference_mode():
             if self._session is not None:
-                heat, size, offset = (
-                    torch.from_numpy(o) for o in self._session.run(None, {"x": x.numpy()})
+                batch = (np.stack(arrays).astype(np.float32) - _MEAN) / _STD
+                outputs = self._session.run(
+                    None, {"x": np.ascontiguousarray(batch.transpose(0, 3, 1, 2))}
                 )
+                heat, size, offset = (torch.from_numpy(o) for o in outputs)
             else:
-                heat, size, offset = self._model(x)
+                heat, size, offset = self._model(normalise(torch.from_numpy(np.stack(arrays))))
             return decode_boxes(heat, size, offset, top_k=50, min_score=0.01)
