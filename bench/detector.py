@@ -33,15 +33,13 @@ import numpy as np
 import torch
 from PIL import Image
 
+from brandlens_model_server.detector.fit import Example, FitConfig, evaluate, fit
+from brandlens_model_server.detector.imaging import decode
+from brandlens_model_server.detector.imaging import fit as fit_canvas
+from brandlens_model_server.detector.runtime import Detector, save_model
+from brandlens_synth import default_brands, generate_dataset
+
 ROOT = Path(__file__).resolve().parent
-sys.path[:0] = [str(ROOT.parent / "services" / p) for p in ("core", "model-server", "synth")]
-
-from brandlens_model_server.detector.fit import Example, FitConfig, evaluate, fit  # noqa: E402
-from brandlens_model_server.detector.imaging import decode  # noqa: E402
-from brandlens_model_server.detector.imaging import fit as fit_canvas  # noqa: E402
-from brandlens_model_server.detector.runtime import Detector, save_model  # noqa: E402
-from brandlens_synth import default_brands, generate_dataset  # noqa: E402
-
 CACHE = ROOT / ".cache" / "detector"
 RESULTS = ROOT / "results" / "detector.json"
 

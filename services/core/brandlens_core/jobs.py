@@ -15,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from brandlens_core.aws import Client, error_code
 from brandlens_core.dynamo import from_item, to_attr, to_item
-from brandlens_core.events import Purpose, utc_now
+from brandlens_core.events import Event, Purpose, utc_now
+from brandlens_core.publisher import EventPublisher
 
 
 class JobStatus(StrEnum):
@@ -235,3 +236,15 @@ class JobStore:
         jobs = [Job.from_item(i) for i in items]
         jobs.sort(key=lambda j: j.created_at, reverse=True)
         return jobs[:limit]
+
+
+async def publish_once(jobs: JobStore, publisher: EventPublisher, job: Job, event: Event) -> None:
+    """Publish ``event`` for ``job`` unless the row records it as published, then record it.
+
+    Events are rebuilt from the row with deterministic ids, so a retry after a
+    crash between the two calls publishes the same event again (consumers dedupe).
+    """
+    if event.detail_type() in job.published:
+        return
+    await publisher.publish(event)
+    await jobs.mark_published(job.job_id, event.detail_type())

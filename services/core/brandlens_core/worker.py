@@ -80,19 +80,10 @@ class _Slots:
     def free(self) -> int:
         return self.limit - self.held
 
-    async def wait_free(self) -> int:
-        async with self._changed:
-            await self._changed.wait_for(lambda: self.held < self.limit)
-            return self.limit - self.held
-
     async def wait_at_least(self, n: int) -> int:
         async with self._changed:
             await self._changed.wait_for(lambda: self.limit - self.held >= n)
             return self.limit - self.held
-
-    async def wait_empty(self) -> None:
-        async with self._changed:
-            await self._changed.wait_for(lambda: self.held == 0)
 
     def take(self, n: int) -> None:
         if self.held + n > self.limit:
@@ -258,7 +249,7 @@ class Worker(Generic[M, C]):
         errors = 0
         batch = min(SQS_MAX_BATCH, self._settings.max_in_flight_messages)
         while not self._stopping.is_set():
-            free = await self._slots.wait_free()
+            free = await self._slots.wait_at_least(1)
             if free < batch and self._slots.held:
                 # Work is finishing: a moment's wait fills a whole receive instead of
                 # spending a request on one or two messages.

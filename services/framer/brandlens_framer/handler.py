@@ -29,7 +29,7 @@ from brandlens_core.events import (
     Purpose,
     deterministic_id,
 )
-from brandlens_core.jobs import InvalidTransitionError, Job, JobStatus, JobStore
+from brandlens_core.jobs import InvalidTransitionError, Job, JobStatus, JobStore, publish_once
 from brandlens_core.logging import get_logger
 from brandlens_core.messages import FrameBatch, FrameRef
 from brandlens_core.publisher import EventPublisher
@@ -123,23 +123,18 @@ async def handle(message: CatalogEvent, ctx: FramerContext) -> None:
 async def _publish_outcome(job: Job, ctx: FramerContext) -> None:
     if job.project is None or job.purpose is None:
         return
-    if job.status is JobStatus.FAILED and "MediaAccepted" in job.published:
-        detail_type = FramingFailed.detail_type()
-        if detail_type in job.published or job.framing:
-            return  # failed later, in another service
-        event: FramesExtracted | FramingFailed = FramingFailed(
-            event_id=deterministic_id(job.job_id, detail_type),
+    event: FramesExtracted | FramingFailed
+    if job.status is JobStatus.FAILED and not job.framing and "MediaAccepted" in job.published:
+        event = FramingFailed(
+            event_id=deterministic_id(job.job_id, FramingFailed.detail_type()),
             job_id=job.job_id,
             project=job.project,
             purpose=job.purpose,
             reason=job.reason or "framing failed",
         )
     elif job.framing:
-        detail_type = FramesExtracted.detail_type()
-        if detail_type in job.published:
-            return
         event = FramesExtracted(
-            event_id=deterministic_id(job.job_id, detail_type),
+            event_id=deterministic_id(job.job_id, FramesExtracted.detail_type()),
             job_id=job.job_id,
             project=job.project,
             purpose=job.purpose,
@@ -150,8 +145,7 @@ async def _publish_outcome(job: Job, ctx: FramerContext) -> None:
         )
     else:
         return
-    await ctx.publisher.publish(event)
-    await ctx.jobs.mark_published(job.job_id, detail_type)
+    await publish_once(ctx.jobs, ctx.publisher, job, event)
 
 
 # -- framing ----------------------------------------------------------------------

@@ -27,7 +27,14 @@ from brandlens_core.events import (
     RejectionCode,
     deterministic_id,
 )
-from brandlens_core.jobs import Job, JobExistsError, JobNotFoundError, JobStatus, JobStore
+from brandlens_core.jobs import (
+    Job,
+    JobExistsError,
+    JobNotFoundError,
+    JobStatus,
+    JobStore,
+    publish_once,
+)
 from brandlens_core.logging import get_logger
 from brandlens_core.publisher import EventPublisher
 from brandlens_ingest.keys import BadKeyError, parse_key, printable
@@ -221,12 +228,10 @@ async def _head(ctx: IngestContext, key: str, version: str | None) -> tuple[str,
 
 
 async def _publish_outcome(job: Job, ctx: IngestContext) -> None:
+    event: MediaAccepted | MediaRejected
     if job.status is JobStatus.REJECTED:
-        detail_type = MediaRejected.detail_type()
-        if detail_type in job.published:
-            return
-        event: MediaAccepted | MediaRejected = MediaRejected(
-            event_id=deterministic_id(job.job_id, detail_type),
+        event = MediaRejected(
+            event_id=deterministic_id(job.job_id, MediaRejected.detail_type()),
             occurred_at=job.created_at,
             job_id=job.job_id,
             project=job.project,
@@ -237,18 +242,14 @@ async def _publish_outcome(job: Job, ctx: IngestContext) -> None:
             reason=job.reason or "rejected",
         )
     else:
-        detail_type = MediaAccepted.detail_type()
-        if detail_type in job.published:
-            return
         if job.project is None or job.purpose is None:
             raise ValueError(f"accepted job {job.job_id} has no project or purpose")
         event = MediaAccepted(
-            event_id=deterministic_id(job.job_id, detail_type),
+            event_id=deterministic_id(job.job_id, MediaAccepted.detail_type()),
             occurred_at=job.created_at,
             job_id=job.job_id,
             project=job.project,
             purpose=job.purpose,
             media=MediaRef.model_validate(job.media),
         )
-    await ctx.publisher.publish(event)
-    await ctx.jobs.mark_published(job.job_id, detail_type)
+    await publish_once(ctx.jobs, ctx.publisher, job, event)

@@ -22,8 +22,11 @@ from brandlens_model_server.detector import metrics
 from brandlens_model_server.detector.model import STRIDE, LogoNet
 from brandlens_model_server.detector.targets import decode, encode, focal_loss, gather
 
-MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1) * 255
-STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1) * 255
+# ImageNet statistics in 0-255 units: (pixel - MEAN_RGB) / STD_RGB per channel.
+MEAN_RGB = np.array([0.485, 0.456, 0.406], np.float32) * 255
+STD_RGB = np.array([0.229, 0.224, 0.225], np.float32) * 255
+MEAN = torch.from_numpy(MEAN_RGB).view(1, 3, 1, 1)
+STD = torch.from_numpy(STD_RGB).view(1, 3, 1, 1)
 
 
 @dataclass
@@ -292,9 +295,10 @@ def fit(
             )
             if val and (stale >= config.patience_evals or val_map >= 0.999):
                 break  # early stopping: validation mAP has stopped improving
-    if not history or steps == 0:
+    evaluated_at = history[-1]["steps"] if history else -1
+    if steps == 0:
         best_state = model.state_dict()
-    else:
+    elif evaluated_at != steps:  # the last steps have not been evaluated yet
         val_map = _evaluate(model, val_images, val_truths, len(labels)) if val else 0.0
         history.append(
             {

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from brandlens_model_server.detector.fit import normalise
+from brandlens_model_server.detector.fit import MEAN_RGB, STD_RGB, normalise
 from brandlens_model_server.detector.imaging import InvalidImageError, decode, fit
 from brandlens_model_server.detector.model import LogoNet
 from brandlens_model_server.detector.targets import decode as decode_boxes
@@ -25,8 +25,6 @@ from brandlens_model_server.detector.targets import decode as decode_boxes
 __all__ = ["ARCHITECTURE", "Detector", "InvalidImageError", "save_model"]
 
 ARCHITECTURE = "brandlens-logonet-v1"
-_MEAN = np.array([0.485, 0.456, 0.406], np.float32) * 255  # as fit.normalise
-_STD = np.array([0.229, 0.224, 0.225], np.float32) * 255
 
 
 def save_model(
@@ -159,7 +157,7 @@ class Detector:
     ) -> list[list[tuple[int, float, float, float, float, float]]]:
         with torch.inference_mode():
             if self._session is not None:
-                batch = (np.stack(arrays).astype(np.float32) - _MEAN) / _STD
+                batch = (np.stack(arrays).astype(np.float32) - MEAN_RGB) / STD_RGB
                 outputs = self._session.run(
                     None, {"x": np.ascontiguousarray(batch.transpose(0, 3, 1, 2))}
                 )
