@@ -4,9 +4,21 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install lock run test test-unit test-integration lint format bench clean
+# Label Studio (the self-hosted labelling tool) lives in its own virtual environment,
+# so its dependencies never constrain the services'. Pinned in constraints-labelstudio.txt.
+LS_VENV  := .venv-labelstudio
+LS_STAMP := $(LS_VENV)/.installed-stamp
+
+.PHONY: install labelstudio lock run test test-unit test-integration lint format bench clean
 
 install: $(STAMP)
+
+labelstudio: $(LS_STAMP)
+
+$(LS_STAMP): constraints-labelstudio.txt
+	test -x $(LS_VENV)/bin/python || $(PYTHON) -m venv $(LS_VENV)
+	$(LS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -c constraints-labelstudio.txt label-studio
+	touch $(LS_STAMP)
 
 # The virtual environment is rebuilt when pyproject.toml changes.
 # Versions are pinned in constraints.txt (reviewed, reproducible); `make lock` refreshes it.
@@ -16,21 +28,22 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
-lock: install
+lock: install labelstudio
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^brandlens' > constraints.txt
+	$(LS_VENV)/bin/python -m pip freeze --exclude-editable > constraints-labelstudio.txt
 
 ## make run: start the embedded stack (moto server + services), submit sample media, show the jobs
 run: install
 	$(BIN)/brandlens demo
 
 ## make test: unit and integration tests (a moto server on loopback, started by the tests)
-test: install
+test: install labelstudio
 	$(BIN)/pytest
 
 test-unit: install
 	$(BIN)/pytest tests/unit
 
-test-integration: install
+test-integration: install labelstudio
 	$(BIN)/pytest tests/integration
 
 lint: install
@@ -50,4 +63,4 @@ bench: install
 	$(BIN)/python bench/detector_server.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache tests/artifacts .brandlens
+	rm -rf $(VENV) $(LS_VENV) .mypy_cache .ruff_cache .pytest_cache tests/artifacts .brandlens

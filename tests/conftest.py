@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from brandlens_cli.embedded import LOCAL_CREDENTIALS, MotoServer
+from brandlens_cli.labelstudio import LabelStudioServer
 from brandlens_core.aws import AwsClients
 from brandlens_core.logging import configure_logging
 from brandlens_core.settings import AwsSettings
@@ -68,3 +69,13 @@ async def stack(clients: AwsClients, stack_name: str, moto_server: MotoServer) -
     return Stack(
         names=names, queue_urls=queue_urls, clients=clients, endpoint_url=moto_server.endpoint_url
     )
+
+
+@pytest.fixture(scope="session")
+def label_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabelStudioServer]:
+    """A real Label Studio on loopback, from .venv-labelstudio (`make labelstudio`)."""
+    root = tmp_path_factory.mktemp("label-studio")
+    server = LabelStudioServer(data_dir=root / "data", log_path=ARTIFACTS / "label-studio.log")
+    server.start()
+    yield server
+    server.stop()

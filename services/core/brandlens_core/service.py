@@ -45,7 +45,7 @@ async def queue_worker(
     handle: Callable[[M, C], Awaitable[None]],
     ctx: C,
     worker_settings: WorkerSettings,
-    idempotency_key: Callable[[M], str] | None = None,
+    idempotency_key: Callable[[M], str | None] | None = None,
 ) -> Worker[M, C]:
     """A worker on the service's own queue, with idempotency records when keyed."""
     return Worker(

@@ -35,6 +35,9 @@ class AwsSettings(BaseSettings):
         None, description="Endpoint for EventBridge only"
     )
     dynamodb_endpoint_url: AnyHttpUrl | None = Field(None, description="Endpoint for DynamoDB only")
+    sagemaker_endpoint_url: AnyHttpUrl | None = Field(
+        None, description="Endpoint for SageMaker (Ground Truth labelling jobs) only"
+    )
     rekognition_endpoint_url: AnyHttpUrl | None = Field(
         None, description="Endpoint for Rekognition Custom Labels (e.g. the model-server)"
     )

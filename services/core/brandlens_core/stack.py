@@ -155,6 +155,30 @@ def define(names: StackNames) -> StackSpec:
                 },
                 queue="labeler",
             ),
+            # Imported annotations: training/<project>/annotations/<file> in the media bucket.
+            RuleSpec(
+                "labeler-annotations-created",
+                bus="default",
+                event_pattern={
+                    "source": ["aws.s3"],
+                    "detail-type": ["Object Created"],
+                    "detail": {
+                        "bucket": {"name": [names.media_bucket]},
+                        "object": {"key": [{"wildcard": "training/*/annotations/*"}]},
+                    },
+                },
+                queue="labeler",
+            ),
+            # Ground Truth reports its labelling jobs' states on the default bus.
+            RuleSpec(
+                "labeler-labeling-job-state",
+                bus="default",
+                event_pattern={
+                    "source": ["aws.sagemaker"],
+                    "detail-type": ["SageMaker Ground Truth Labeling Job State Change"],
+                },
+                queue="labeler",
+            ),
             RuleSpec(
                 "trainer-dataset-ready",
                 bus="project",
@@ -168,6 +192,13 @@ def define(names: StackNames) -> StackSpec:
                 hash_key="job_id",
                 indexes=(IndexSpec("by-project", "project", "created_at"),),
                 attribute_types={"job_id": "S", "project": "S", "created_at": "S"},
+            ),
+            # Projects and what belongs to them: settings, labelling batches, datasets.
+            TableSpec(
+                "projects",
+                hash_key="project",
+                range_key="item",
+                attribute_types={"project": "S", "item": "S"},
             ),
             TableSpec(
                 "idempotency",

@@ -174,7 +174,7 @@ class Worker(Generic[M, C]):
         ctx: C,
         settings: WorkerSettings,
         idempotency: IdempotencyStore | None = None,
-        idempotency_key: Callable[[M], str] | None = None,
+        idempotency_key: Callable[[M], str | None] | None = None,
     ) -> None:
         if (idempotency is None) != (idempotency_key is None):
             raise ValueError("idempotency and idempotency_key go together")
@@ -311,8 +311,11 @@ class Worker(Generic[M, C]):
                 decoded = self._decode(message.get("Body", ""))
                 if self._idempotency is not None and self._idempotency_key is not None:
                     key = self._idempotency_key(decoded)
-                    await self._idempotency.acquire(key, self._settings.visibility_timeout_seconds)
-                    claimed = True
+                    if key is not None:  # None: this message needs no record
+                        await self._idempotency.acquire(
+                            key, self._settings.visibility_timeout_seconds
+                        )
+                        claimed = True
                 async with asyncio.timeout(self._settings.message_deadline_seconds):
                     await self._handle(decoded, self._ctx)
                 outcome = "succeeded"

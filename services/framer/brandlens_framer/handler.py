@@ -360,6 +360,9 @@ def _line(event: MediaAccepted, video: VideoInfo, frame: Frame) -> dict[str, Any
         "width": frame.width,
         "height": frame.height,
         "source": _source(event.media),
+        "source_frame": frame.sample.source_frame,
+        "source_width": video.width,
+        "source_height": video.height,
     }
 
 
@@ -387,7 +390,7 @@ async def _frame_image(event: MediaAccepted, ctx: FramerContext) -> FramingResul
     response = await ctx.s3.get_object(**params)
     async with response["Body"] as body:
         data: bytes = await body.read()
-    jpeg, width, height = await asyncio.to_thread(
+    image = await asyncio.to_thread(
         _normalise_image, data, settings.longest_side_px, settings.jpeg_quality
     )
     line = {
@@ -397,12 +400,15 @@ async def _frame_image(event: MediaAccepted, ctx: FramerContext) -> FramingResul
         "timecode": "00:00:00:00",
         "target_ms": 0.0,
         "keyframe": True,
-        "width": width,
-        "height": height,
+        "width": image.width,
+        "height": image.height,
         "source": _source(event.media),
+        "source_frame": 0,
+        "source_width": image.source_width,
+        "source_height": image.source_height,
     }
     sink = _Sink(event, ctx, planned=1)
-    await sink.add(0, jpeg, line)
+    await sink.add(0, image.jpeg, line)
     lines, batches = await sink.finish()
     key = await _write_manifest(event, ctx, lines)
     return FramingResult(
@@ -410,10 +416,25 @@ async def _frame_image(event: MediaAccepted, ctx: FramerContext) -> FramingResul
     )
 
 
-def _normalise_image(data: bytes, longest_side: int, quality: int) -> tuple[bytes, int, int]:
+_EXIF_ORIENTATION = 0x0112
+
+
+@dataclass(frozen=True)
+class NormalisedImage:
+    jpeg: bytes
+    width: int
+    height: int
+    source_width: int  # upright, before scaling
+    source_height: int
+
+
+def _normalise_image(data: bytes, longest_side: int, quality: int) -> NormalisedImage:
     """EXIF orientation applied, RGB, scaled to the longest side, as JPEG."""
     try:
         with Image.open(io.BytesIO(data)) as img:
+            width, height = img.size
+            if img.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8):
+                width, height = height, width  # the upright picture is turned a quarter
             img.draft("RGB", (longest_side, longest_side))  # fast JPEG downscale on decode
             upright = ImageOps.exif_transpose(img) or img
             rgb = upright.convert("RGB")
@@ -422,4 +443,4 @@ def _normalise_image(data: bytes, longest_side: int, quality: int) -> tuple[byte
     rgb.thumbnail((longest_side, longest_side), Image.Resampling.LANCZOS)
     out = io.BytesIO()
     rgb.save(out, "JPEG", quality=quality, optimize=False)
-    return out.getvalue(), rgb.width, rgb.height
+    return NormalisedImage(out.getvalue(), rgb.width, rgb.height, width, height)

@@ -41,6 +41,7 @@ class Sample:
     pts: float  # presentation time of the source frame (stream time base, seconds)
     target_seconds: float  # requested time, relative to the first frame
     is_keyframe: bool
+    source_frame: int = 0  # the frame's position among all frames of the video (0-based)
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,7 @@ def choose(video: VideoInfo, targets: list[float], max_frames: int) -> list[Samp
                 pts=frames[i],
                 target_seconds=target,
                 is_keyframe=frames[i] in keyframes,
+                source_frame=i,
             )
         )
         if len(samples) >= max_frames:

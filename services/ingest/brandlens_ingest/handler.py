@@ -37,7 +37,7 @@ from brandlens_core.jobs import (
 )
 from brandlens_core.logging import get_logger
 from brandlens_core.publisher import EventPublisher
-from brandlens_ingest.keys import BadKeyError, parse_key, printable
+from brandlens_ingest.keys import BadKeyError, is_annotations_key, parse_key, printable
 from brandlens_ingest.settings import IngestSettings
 from brandlens_ingest.sniff import MediaInfo, MediaKind, MediaRejectedError, SniffLimits, sniff
 
@@ -86,6 +86,10 @@ async def handle(event: S3ObjectCreated, ctx: IngestContext) -> None:
             media_bucket=ctx.media_bucket,
             hint="the EventBridge rule should only route the media bucket",
         )
+        return
+    if is_annotations_key(event.detail.object.key):
+        # training/<project>/annotations/... holds labels, not media: the labeler's input.
+        log.info("ingest.ignored_annotations", key=printable(event.detail.object.key))
         return
     job_id = job_id_for(event)
     structlog.contextvars.bind_contextvars(job_id=job_id)

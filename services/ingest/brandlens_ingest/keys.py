@@ -59,6 +59,15 @@ def _check_text(key: str, what: str) -> None:
         raise BadKeyError(f"the {what} contains an empty path segment ('//' or a leading '/')")
 
 
+ANNOTATIONS_DIR = "annotations"
+
+
+def is_annotations_key(key: str) -> bool:
+    """``training/<project>/annotations/<file>``: imported labels, which the labeler reads."""
+    parts = key.split("/", 3)
+    return len(parts) == 4 and parts[0] == Purpose.TRAINING.value and parts[2] == ANNOTATIONS_DIR
+
+
 def parse_key(key: str) -> ParsedKey:
     _check_text(key, "key")
     if "%" in key:

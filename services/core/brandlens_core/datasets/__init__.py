@@ -16,6 +16,7 @@ Every problem is a :class:`DatasetError` naming the line, field and image.
 
 from brandlens_core.datasets.base import (
     EDGE_TOLERANCE_PX,
+    GROUP_FIELD,
     MAX_BOXES_PER_IMAGE,
     MAX_LABELS,
     Box,
@@ -46,6 +47,7 @@ from brandlens_core.datasets.yolo import (
 
 __all__ = [
     "EDGE_TOLERANCE_PX",
+    "GROUP_FIELD",
     "MAX_BOXES_PER_IMAGE",
     "MAX_LABELS",
     "Box",

@@ -21,6 +21,9 @@ MAX_LABELS = 250
 MAX_BOXES_PER_IMAGE = 50
 """Rekognition Custom Labels: at most 50 bounding boxes per image."""
 
+GROUP_FIELD = "brandlens-group"
+"""Top-level manifest key naming an image's group (its video): splits keep groups whole."""
+
 EDGE_TOLERANCE_PX = 1.0
 """How far (pixels) a box may overshoot an image edge before it is an error."""
 

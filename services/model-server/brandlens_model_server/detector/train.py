@@ -26,6 +26,7 @@ import numpy as np
 
 from brandlens_core.aws import AwsClients, Client, error_code
 from brandlens_core.datasets import (
+    GROUP_FIELD,
     Dataset,
     DatasetError,
     read_ground_truth,
@@ -37,7 +38,6 @@ from brandlens_model_server.detector.fit import Example, FitConfig, evaluate, fi
 from brandlens_model_server.detector.imaging import InvalidImageError, decode
 from brandlens_model_server.detector.runtime import save_model
 
-GROUP_FIELD = "brandlens-group"
 STORE_SCALE = 1.5  # images are kept at 1.5x the input size, room for scale jitter
 MIN_TRAINING_IMAGES = 4
 

@@ -1,0 +1,1 @@
+"""The labeler: training frames -> labelling batches -> leakage-free datasets."""

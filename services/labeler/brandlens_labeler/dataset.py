@@ -1,0 +1,146 @@
+"""From labelled frames to a dataset that can train: checks, a leakage-free split, files.
+
+Groups keep frames of one video on one side of the split. When every labelled
+frame comes from a single video, whole videos cannot be split, so the video is
+cut into blocks of ``split_block_seconds`` and blocks are kept together instead:
+neighbouring frames (near duplicates) never straddle the split, except at the
+block edges. The group written into the manifests (``brandlens-group``) is the
+one the split used, so the model-server's own validation split follows it too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from brandlens_core.datasets import (
+    GROUP_FIELD,
+    Dataset,
+    DatasetError,
+    ImageAnnotations,
+    split_by_group,
+    statistics,
+    validate_dataset,
+    write_ground_truth,
+)
+from brandlens_labeler.frames import Frame, LabelingError
+
+
+@dataclass(frozen=True)
+class LabelledFrame:
+    frame: Frame
+    image: ImageAnnotations  # source_ref = the frame's s3:// URI, group = its media URI
+
+
+@dataclass(frozen=True)
+class BuiltDataset:
+    dataset_id: str
+    labels: list[str]
+    train: Dataset
+    test: Dataset
+    statistics: dict[str, Any]
+
+    @property
+    def box_count(self) -> int:
+        return sum(len(i.boxes) for i in self.train.images + self.test.images)
+
+
+def labels_manifest(images: list[ImageAnnotations], labels: list[str], job_name: str) -> str:
+    """A batch's converted labels as a Ground Truth manifest (group = the media)."""
+    return write_ground_truth(
+        Dataset(labels=labels, images=images),
+        job_name=job_name,
+        group_field=GROUP_FIELD,
+        class_map="all",
+    )
+
+
+def content_id(*parts: str) -> str:
+    digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+    return digest[:24]
+
+
+def build(
+    images: list[ImageAnnotations],
+    timestamps_ms: dict[str, float],
+    brands: list[str],
+    *,
+    dataset_id: str,
+    min_boxes_per_label: int,
+    test_fraction: float,
+    split_block_seconds: float,
+) -> BuiltDataset:
+    """Validate, check that every brand can train, split. LabelingError says why not."""
+    if not images:
+        raise LabelingError("no labelled frames: nothing to build a dataset from")
+    seen = list(dict.fromkeys(b.label for i in images for b in i.boxes))
+    labels = list(brands) if brands else sorted(seen)
+    unknown = [label for label in seen if label not in labels]
+    if unknown:
+        raise LabelingError(
+            f"labels {', '.join(map(repr, unknown))} are not brands of the project "
+            f"({', '.join(labels)}); add them to the project or fix the annotations"
+        )
+    if not labels:
+        raise LabelingError(
+            f"the {len(images)} labelled frames hold no boxes at all: a detector needs at "
+            "least one labelled brand"
+        )
+    try:
+        dataset = validate_dataset(Dataset(labels=labels, images=images), source_ref_scheme="s3")
+    except DatasetError as exc:
+        raise LabelingError(f"the labels are invalid: {exc.describe()}") from None
+    stats = statistics(dataset)
+    empty = stats.labels_without_boxes
+    if empty:
+        raise LabelingError(
+            f"brand(s) {', '.join(empty)} have no boxes in the labelled frames; label them "
+            "or remove them from the project"
+        )
+    few = {name: s.boxes for name, s in stats.labels.items() if s.boxes < min_boxes_per_label}
+    if few:
+        listed = ", ".join(f"{name} ({count})" for name, count in few.items())
+        raise LabelingError(
+            f"too few boxes to train: {listed}; every brand needs at least "
+            f"{min_boxes_per_label} (BRANDLENS_LABELER_MIN_BOXES_PER_LABEL)"
+        )
+    media = {i.group for i in dataset.images}
+    if len(media) < 2:
+        for image in dataset.images:
+            stamp = timestamps_ms.get(image.source_ref, 0.0)
+            block = int(stamp // (split_block_seconds * 1000))
+            image.group = f"{image.group}#block-{block:05d}"
+        split_unit = f"blocks of {split_block_seconds:g} s of one video"
+    else:
+        split_unit = "source media"
+    try:
+        train, test = split_by_group(dataset, test_fraction)
+    except DatasetError as exc:
+        raise LabelingError(
+            f"cannot hold out a test set: {exc.describe()}; label frames from more videos"
+        ) from None
+    summary = stats.to_dict() | {
+        "split_unit": split_unit,
+        "train_images": len(train.images),
+        "test_images": len(test.images),
+        "train_boxes": sum(len(i.boxes) for i in train.images),
+        "test_boxes": sum(len(i.boxes) for i in test.images),
+        "test_labels_missing": [
+            label
+            for label in labels
+            if not any(b.label == label for i in test.images for b in i.boxes)
+        ],
+    }
+    return BuiltDataset(dataset_id, labels, train, test, summary)
+
+
+def manifest_text(dataset: Dataset, job_name: str) -> str:
+    return write_ground_truth(dataset, job_name=job_name, group_field=GROUP_FIELD, class_map="all")
+
+
+def statistics_json(built: BuiltDataset) -> str:
+    return json.dumps(
+        {"dataset_id": built.dataset_id, "labels": built.labels} | built.statistics, indent=2
+    )
