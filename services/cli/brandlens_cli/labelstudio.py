@@ -63,9 +63,7 @@ class LabelStudioServer:
         if not self.port:
             self.port = free_port()
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        env = {
-            k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "BRANDLENS_"))
-        } | {
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "BRANDLENS_"))} | {
             "LABEL_STUDIO_BASE_DATA_DIR": str(self.data_dir),
             "LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK": "true",
             "SENTRY_DSN": "",
@@ -79,14 +77,15 @@ class LabelStudioServer:
         if self.log_path is not None:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             self._log = self.log_path.open("ab")
+        argv = [
+            str(executable), "start", "--no-browser",
+            "--internal-host", "127.0.0.1", "--port", str(self.port),
+            "--data-dir", str(self.data_dir),
+            "--username", self.username, "--password", self.password,
+            "--user-token", self.token, "--enable-legacy-api-token",
+        ]  # fmt: skip
         self._process = subprocess.Popen(  # noqa: S603 - fixed argv
-            [
-                str(executable), "start", "--no-browser",
-                "--internal-host", "127.0.0.1", "--port", str(self.port),
-                "--data-dir", str(self.data_dir),
-                "--username", self.username, "--password", self.password,
-                "--user-token", self.token, "--enable-legacy-api-token",
-            ],  # fmt: skip
+            argv,
             stdout=self._log or subprocess.DEVNULL,
             stderr=self._log or subprocess.DEVNULL,
             env=env,
