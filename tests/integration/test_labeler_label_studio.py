@@ -26,6 +26,13 @@ from brandlens_labeler.app import create_worker, start_webhook
 from brandlens_labeler.settings import LabelerSettings
 from brandlens_synth import default_brands
 from brandlens_synth.video import Appearance, FrameTruth, generate_video
+from tests.integration.test_model_server_support import (
+    ModelServerHarness,
+    png_with_red_square,
+    rekognition,
+    train,
+    wait_status,
+)
 from tests.support import (
     RunningWorker,
     Stack,
@@ -243,3 +250,73 @@ async def test_label_studio_labels_become_a_dataset_by_polling(
 ) -> None:
     assert pipeline.webhook_url is None
     await _run_labelling(stack, label_studio, training_video)
+
+
+async def test_model_assisted_tasks_carry_the_current_models_boxes(
+    stack: Stack, label_studio: LabelStudioServer, tmp_path: Path
+) -> None:
+    """With a running model, frames reach Label Studio with its boxes as predictions."""
+    harness = ModelServerHarness(stack, tmp_path)
+    server = await harness.start()
+    await stack.capture_events()
+    try:
+        async with rekognition(server) as client, AsyncExitStack() as exits:
+            project_arn, version_arn, version = await train(client, stack)
+            await client.start_project_version(ProjectVersionArn=version_arn, MinInferenceUnits=1)
+            await wait_status(client, project_arn, version, "RUNNING")
+            projects = ProjectStore(stack.clients.dynamodb, stack.names.table("projects"))
+            await projects.create_project(
+                Project(
+                    project="assist-" + stack.names.stack_name,
+                    brands=["acme"],
+                    labeling=LabelingBackend.LABEL_STUDIO,
+                    current_model_arn=version_arn,
+                )
+            )
+            settings = LabelerSettings(
+                label_studio_url=label_studio.url,
+                label_studio_token=label_studio.token,  # type: ignore[arg-type]
+                poll_interval_seconds=900,
+            )
+            workers = [await start_ingest(stack), await start_framer(stack)]
+            labeler = await create_worker(
+                stack.clients, stack.names, settings, fast_worker_settings(), exits,
+                rekognition=client,
+            )  # fmt: skip
+            workers.append(RunningWorker(labeler))
+            try:
+                await stack.clients.s3.put_object(
+                    Bucket=stack.names.media_bucket,
+                    Key=f"training/assist-{stack.names.stack_name}/shelf.png",
+                    Body=png_with_red_square((200, 100), (20, 10, 60, 50)),
+                )
+                opened = await eventually(
+                    lambda: _opened_in(stack, "assist-" + stack.names.stack_name),
+                    timeout=60,
+                    message="opened",
+                )
+            finally:
+                for worker in workers:
+                    await worker.stop()
+    finally:
+        await harness.stop_all()
+    detail = opened[0]["detail"]
+    (task,) = await Labeller(label_studio).tasks(int(detail["external_id"]), detail["batch_id"])
+    (prediction,) = task["predictions"]
+    assert prediction["model_version"] == version
+    (result,) = prediction["result"]  # the 12.5 % whole-frame box is below the floor
+    value = result["value"]
+    assert value["rectanglelabels"] == ["acme"]
+    # the red square: x 20-60 of 200, y 10-50 of 100 (JPEG may blur an edge by a pixel)
+    assert value["x"] == pytest.approx(10, abs=0.6)
+    assert value["y"] == pytest.approx(10, abs=1.1)
+    assert value["width"] == pytest.approx(20, abs=1.1)
+    assert value["height"] == pytest.approx(40, abs=2.1)
+    assert result["score"] == pytest.approx(0.95)
+
+
+async def _opened_in(stack: Stack, project: str) -> list[dict[str, Any]]:
+    # (the model-server's own training images sit under training/ too: other batches)
+    return [
+        e for e in await stack.events_of("LabelingJobOpened") if e["detail"]["project"] == project
+    ]

@@ -29,6 +29,7 @@ from brandlens_core.stack import StackNames, define, deploy
 SERVICES: dict[str, str] = {
     "ingest": "brandlens_ingest",
     "framer": "brandlens_framer",
+    "labeler": "brandlens_labeler",
     "model-server": "brandlens_model_server",
 }
 HTTP_SERVICES = frozenset({"model-server"})  # no queue, no heartbeat file
@@ -199,6 +200,9 @@ class EmbeddedStack:
     extra_env: dict[str, str] = field(default_factory=dict)
     moto: MotoServer | None = None
     model_server_port: int = 0
+    label_studio: bool = False  # also run a Label Studio (from .venv-labelstudio)
+    label_studio_server: Any = None
+    labeler_webhook_port: int = 0
     processes: dict[str, ServiceProcess] = field(default_factory=dict)
 
     @property
@@ -234,7 +238,19 @@ class EmbeddedStack:
                 ),
             }
         variable = f"BRANDLENS_{name.upper().replace('-', '_')}_WORKER_HEARTBEAT_FILE"
-        return self.env() | {variable: str((self.state_dir / f"{name}.alive").resolve())}
+        env = self.env() | {variable: str((self.state_dir / f"{name}.alive").resolve())}
+        if name == "labeler" and self.label_studio_server is not None:
+            ls = self.label_studio_server
+            env |= {
+                "BRANDLENS_LABELER_LABEL_STUDIO_URL": ls.url,
+                "BRANDLENS_LABELER_LABEL_STUDIO_TOKEN": ls.token,
+                "BRANDLENS_LABELER_WEBHOOK_PORT": str(self.labeler_webhook_port),
+                "BRANDLENS_LABELER_WEBHOOK_URL": (
+                    f"http://127.0.0.1:{self.labeler_webhook_port}/label-studio/webhook"
+                ),
+                "BRANDLENS_LABELER_WEBHOOK_SECRET": ls.webhook_secret,
+            }
+        return env
 
     async def start(self) -> None:
         self.moto = MotoServer(self.port, log_path=self.state_dir / "logs" / "moto.log")
@@ -245,6 +261,14 @@ class EmbeddedStack:
                 await deploy(clients, define(self.names))
         if "model-server" in self.services:
             self.model_server_port = free_port()
+        if self.label_studio:
+            from brandlens_cli.labelstudio import LabelStudioServer
+
+            server = LabelStudioServer.persistent(self.state_dir / "label-studio")
+            server.log_path = self.state_dir / "logs" / "label-studio.log"
+            await asyncio.to_thread(server.start)
+            self.label_studio_server = server
+            self.labeler_webhook_port = free_port()
         for name in self.services:
             proc = ServiceProcess(
                 name=name,
@@ -265,6 +289,7 @@ class EmbeddedStack:
             "services": list(self.services),
             "pid": os.getpid(),
             "model_server_url": self.model_server_url if self.model_server_port else None,
+            "label_studio_url": self.label_studio_server.url if self.label_studio_server else None,
             "media_bucket": self.names.media_bucket,
             "artifacts_bucket": self.names.artifacts_bucket,
         }
@@ -275,6 +300,9 @@ class EmbeddedStack:
             if name not in HTTP_SERVICES:
                 (self.state_dir / f"{name}.alive").unlink(missing_ok=True)
         self.processes.clear()
+        if self.label_studio_server is not None:
+            await asyncio.to_thread(self.label_studio_server.stop)
+            self.label_studio_server = None
         if self.moto is not None:
             await asyncio.to_thread(self.moto.stop)
         with contextlib.suppress(FileNotFoundError):

@@ -8,6 +8,7 @@ the labeler then talks to it over HTTP like to any Label Studio.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -19,8 +20,6 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
-
-from brandlens_cli.embedded import free_port
 
 DEFAULT_VENV = Path(__file__).resolve().parents[3] / ".venv-labelstudio"
 
@@ -45,9 +44,33 @@ class LabelStudioServer:
     password: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     token: str = field(default_factory=lambda: secrets.token_hex(20))
     allow_loopback_webhooks: bool = True
+    webhook_secret: str = field(default_factory=lambda: secrets.token_hex(16))
     log_path: Path | None = None
     _process: subprocess.Popen[bytes] | None = None
     _log: IO[bytes] | None = None
+
+    @classmethod
+    def persistent(cls, root: Path) -> LabelStudioServer:
+        """A server whose data and credentials survive restarts (kept under ``root``)."""
+        root.mkdir(parents=True, exist_ok=True)
+        credentials = root / "credentials.json"
+        try:
+            saved = json.loads(credentials.read_text())
+            server = cls(data_dir=root / "data", **saved)
+        except (FileNotFoundError, json.JSONDecodeError, TypeError):
+            server = cls(data_dir=root / "data")
+            fd = os.open(credentials, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as out:
+                json.dump(
+                    {
+                        "username": server.username,
+                        "password": server.password,
+                        "token": server.token,
+                        "webhook_secret": server.webhook_secret,
+                    },
+                    out,
+                )
+        return server
 
     @property
     def url(self) -> str:
@@ -61,6 +84,8 @@ class LabelStudioServer:
                 ".venv-labelstudio) or set BRANDLENS_LABEL_STUDIO_BIN"
             )
         if not self.port:
+            from brandlens_cli.embedded import free_port
+
             self.port = free_port()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "BRANDLENS_"))} | {

@@ -456,8 +456,13 @@ def cli() -> None:
     help="Port of the local AWS endpoint (moto server); 0 picks a free one.",
 )
 @click.option("--stack-name", default="brandlens", show_default=True, callback=validate_stack_name)
+@click.option(
+    "--label-studio",
+    is_flag=True,
+    help="Also run Label Studio (built by `make labelstudio`) and point the labeler at it.",
+)
 @state_dir_option
-def up(port: int, stack_name: str, state_dir: Path) -> None:
+def up(port: int, stack_name: str, label_studio: bool, state_dir: Path) -> None:
     """Run the local stack in the foreground until Ctrl-C."""
     running = read_local_state(state_dir)
     if running is not None:
@@ -471,7 +476,9 @@ def up(port: int, stack_name: str, state_dir: Path) -> None:
             f"port {port} is in use on 127.0.0.1; pick another with --port (0 = any free port)"
         )
     _quiet_logging()
-    stack = EmbeddedStack(stack_name=stack_name, port=port, state_dir=state_dir)
+    stack = EmbeddedStack(
+        stack_name=stack_name, port=port, state_dir=state_dir, label_studio=label_studio
+    )
     sys.exit(_run(_up(stack), interrupted_code=0))
 
 
@@ -515,6 +522,13 @@ def _print_stack(stack: EmbeddedStack) -> None:
     )
     grid.add_row("jobs table", names.table("jobs"))
     grid.add_row("services", ", ".join(stack.processes) or "none")
+    if stack.label_studio_server is not None:
+        ls = stack.label_studio_server
+        grid.add_row(
+            "Label Studio",
+            f"{ls.url} (user {ls.username}, password in "
+            f"{stack.state_dir / 'label-studio' / 'credentials.json'})",
+        )
     grid.add_row("logs", str(stack.state_dir / "logs"))
     grid.add_row("state", str(stack.state_file))
     console.print("[bold green]brandlens local stack is up[/]")
@@ -599,6 +613,13 @@ def _print_outcome(tracked: Tracked, timeout_seconds: float) -> None:
     else:
         grid.add_row("status", "no job yet")
     console.print(grid)
+    if tracked.job is not None and tracked.job.status is JobStatus.LABELING:
+        progress = tracked.job.progress
+        note = progress.get("note") or "waiting for labels"
+        console.print(
+            f"[cyan]{escape(str(note))}[/]; follow it with "
+            f"`brandlens batches {escape(tracked.job.project or '')}`"
+        )
     if not tracked.settled:
         hint = f"; check later with `brandlens job {tracked.job_id}`" if tracked.job_id else ""
         err_console.print(
@@ -839,3 +860,7 @@ def _print_demo_results(samples: Sequence[DemoSample], tracked: Sequence[Tracked
 
 if __name__ == "__main__":
     cli()
+
+
+# Project and labelling commands live in their own module; importing it registers them.
+from brandlens_cli import labeling  # noqa: E402, F401

@@ -36,7 +36,9 @@ ADVANCED_BY: dict[JobStatus, frozenset[str]] = {
     JobStatus.ACCEPTED: frozenset({"framer"}),
     JobStatus.FRAMING: frozenset({"framer"}),
     JobStatus.FRAMED: frozenset({"labeler", "inferer"}),
-    JobStatus.LABELING: frozenset({"labeler", "trainer"}),
+    # LABELING waits for people (Label Studio, Ground Truth) or for annotation files:
+    # no service moves it on by itself, so a CLI following the job stops there.
+    JobStatus.LABELING: frozenset(),
     JobStatus.ANALYZING: frozenset({"inferer"}),
 }
 

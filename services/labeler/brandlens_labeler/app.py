@@ -32,8 +32,10 @@ async def create_worker(
     exits: AsyncExitStack,
     *,
     sagemaker: Client | None = None,
+    rekognition: Client | None = None,
 ) -> Worker[Message, LabelerContext]:
-    """``sagemaker``: a SageMaker client other than ``clients``' (e.g. another account)."""
+    """``sagemaker``/``rekognition``: clients other than ``clients``' (another account or
+    endpoint, e.g. a model-server)."""
     label_studio = None
     if settings.label_studio_url:
         if settings.label_studio_token is None:
@@ -65,7 +67,8 @@ async def create_worker(
         settings=settings,
         sagemaker=sagemaker
         or (clients.get("sagemaker") if "sagemaker" in clients.services else None),
-        rekognition=clients.get("rekognition") if "rekognition" in clients.services else None,
+        rekognition=rekognition
+        or (clients.get("rekognition") if "rekognition" in clients.services else None),
         label_studio=label_studio,
     )
     return await queue_worker(

@@ -44,6 +44,7 @@ class Batch(BaseModel):
     labelled_images: int = 0
     box_count: int = 0
     reason: str | None = None
+    note: str | None = Field(default=None, description="what an open batch waits for")
     poll_seq: int = 0
     published: set[str] = Field(default_factory=set)
     created_at: datetime = Field(default_factory=utc_now)

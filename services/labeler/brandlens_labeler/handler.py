@@ -803,7 +803,7 @@ async def check_batch(batch: Batch, ctx: LabelerContext) -> bool:
         log.warning("label_studio.unavailable", error=str(exc))
         return True  # checked again on the next poll or webhook
     if images is None:
-        if done != batch.tasks_done:
+        if done != batch.tasks_done or note != batch.note:
             batch = await _progress(batch, done, note, ctx)
         log.info("batch.open", tasks_done=done, tasks=batch.task_count, note=note)
         return True
@@ -813,7 +813,7 @@ async def check_batch(batch: Batch, ctx: LabelerContext) -> bool:
 
 async def _progress(batch: Batch, done: int, note: str | None, ctx: LabelerContext) -> Batch:
     try:
-        batch = await ctx.batches.update(batch, {"tasks_done": done})
+        batch = await ctx.batches.update(batch, {"tasks_done": done, "note": note})
     except ConflictError:
         return batch
     progress: dict[str, Any] = {"labelled": done, "tasks": batch.task_count}
