@@ -161,6 +161,9 @@ async def test_annotations_before_and_after_the_video(
     for image in images:
         assert boxes_of(image) == expected[image.source_ref]
     assert first["labels"] == ["acme"]
+    # the annotations file is the labeler's: ingest made no job of it
+    rows = (await stack.clients.dynamodb.scan(TableName=stack.names.table("jobs")))["Items"]
+    assert [r["media"]["M"]["key"]["S"] for r in rows] == ["training/imp/clip.mp4"]
 
     # 2. the second video first: it waits, visibly, for its annotations
     second, second_truth = videos["second"]

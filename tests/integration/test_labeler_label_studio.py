@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -117,10 +118,26 @@ class Labeller:
         await self.call("POST", f"/api/tasks/{task_id}/annotations", json={"result": result})
 
 
+@dataclass
+class Pipeline:
+    settings: LabelerSettings
+    workers: list[RunningWorker]
+    exits: AsyncExitStack
+    stack: Stack
+
+    async def restart_labeler(self) -> None:
+        """Stop the labeler (as a deploy or a crash would) and start a fresh one."""
+        await self.workers[-1].stop()
+        labeler = await create_worker(
+            self.stack.clients, self.stack.names, self.settings, fast_worker_settings(), self.exits
+        )
+        self.workers[-1] = RunningWorker(labeler)
+
+
 @pytest.fixture
 async def pipeline(
     stack: Stack, label_studio: LabelStudioServer, request: pytest.FixtureRequest
-) -> AsyncIterator[LabelerSettings]:
+) -> AsyncIterator[Pipeline]:
     """ingest + framer + labeler (with its webhook endpoint) on the test's stack."""
     webhook = getattr(request, "param", True)
     port = free_port()
@@ -145,7 +162,7 @@ async def pipeline(
         workers.append(RunningWorker(labeler))
         runner = await start_webhook(stack.clients, stack.names, settings)
         try:
-            yield settings
+            yield Pipeline(settings, workers, exits, stack)
         finally:
             for worker in workers:
                 await worker.stop()
@@ -157,6 +174,9 @@ async def _run_labelling(
     stack: Stack,
     label_studio: LabelStudioServer,
     video: tuple[bytes, list[FrameTruth]],
+    pipeline: Pipeline,
+    *,
+    restart: bool = False,
 ) -> None:
     data, truth = video
     projects = ProjectStore(stack.clients.dynamodb, stack.names.table("projects"))
@@ -177,6 +197,8 @@ async def _run_labelling(
     detail = opened[0]["detail"]
     assert detail["backend"] == "label-studio"
     batch_id, ls_project = detail["batch_id"], int(detail["external_id"])
+    if restart:  # the labeler's state is in DynamoDB: a new one follows the same batch
+        await pipeline.restart_labeler()
     labeller = Labeller(label_studio)
     tasks = await labeller.tasks(ls_project, batch_id)
     assert len(tasks) == detail["task_count"] == 12  # 6 s, one frame every 500 ms
@@ -229,27 +251,32 @@ async def _run_labelling(
     )
     assert job["Item"]["status"]["S"] == "COMPLETED"
     assert not await stack.events_of("LabelingFailed")
+    # every annotation woke the labeler (a webhook or a poll each): one dataset all the same
+    await eventually(lambda: _drained(stack), timeout=30, message="labeler queue drained")
+    assert len({e["id"] for e in await stack.events_of("DatasetReady")}) == 1
+    assert len(await stack.events_of("LabelingJobOpened")) == 1
 
 
 async def test_label_studio_labels_become_a_dataset_by_webhook(
     stack: Stack,
     label_studio: LabelStudioServer,
-    pipeline: LabelerSettings,
+    pipeline: Pipeline,
     training_video: tuple[bytes, list[FrameTruth]],
 ) -> None:
-    assert pipeline.poll_interval_seconds == 900  # only the webhook can finish in time
-    await _run_labelling(stack, label_studio, training_video)
+    assert pipeline.settings.poll_interval_seconds == 900  # only the webhook can finish in time
+    await _run_labelling(stack, label_studio, training_video, pipeline)
 
 
 @pytest.mark.parametrize("pipeline", [False], indirect=True)
 async def test_label_studio_labels_become_a_dataset_by_polling(
     stack: Stack,
     label_studio: LabelStudioServer,
-    pipeline: LabelerSettings,
+    pipeline: Pipeline,
     training_video: tuple[bytes, list[FrameTruth]],
 ) -> None:
-    assert pipeline.webhook_url is None
-    await _run_labelling(stack, label_studio, training_video)
+    """Without a webhook, and with the labeler restarted while the batch is open."""
+    assert pipeline.settings.webhook_url is None
+    await _run_labelling(stack, label_studio, training_video, pipeline, restart=True)
 
 
 async def test_model_assisted_tasks_carry_the_current_models_boxes(
@@ -313,6 +340,10 @@ async def test_model_assisted_tasks_carry_the_current_models_boxes(
     assert value["width"] == pytest.approx(20, abs=1.1)
     assert value["height"] == pytest.approx(40, abs=2.1)
     assert result["score"] == pytest.approx(0.95)
+
+
+async def _drained(stack: Stack) -> bool:
+    return await stack.queue_depth(stack.queue_urls["labeler"]) == 0
 
 
 async def _opened_in(stack: Stack, project: str) -> list[dict[str, Any]]:

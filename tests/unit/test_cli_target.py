@@ -111,3 +111,17 @@ def test_accepted_is_not_settled_while_the_framer_runs() -> None:
 def test_on_a_deployed_stack_only_terminal_statuses_settle() -> None:
     for status in (JobStatus.ACCEPTED, JobStatus.FRAMING, JobStatus.ANALYZING):
         assert not is_settled(job(status), None)
+
+
+def test_framed_jobs_wait_for_the_service_of_their_purpose() -> None:
+    running = frozenset({"ingest", "framer", "labeler"})
+    training = job(JobStatus.FRAMED, Purpose.TRAINING)
+    analysis = job(JobStatus.FRAMED, Purpose.ANALYSIS)
+    assert not is_settled(training, running)
+    assert is_settled(analysis, running)  # no inferer runs
+    assert not is_settled(analysis, running | {"inferer"})
+
+
+def test_labeling_waits_for_people_so_it_settles() -> None:
+    running = frozenset({"ingest", "framer", "labeler", "trainer"})
+    assert is_settled(job(JobStatus.LABELING), running)

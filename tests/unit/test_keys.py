@@ -7,7 +7,7 @@ import re
 import pytest
 
 from brandlens_core.events import Purpose
-from brandlens_ingest.keys import BadKeyError, parse_key, printable
+from brandlens_ingest.keys import BadKeyError, is_annotations_key, parse_key, printable
 
 
 @pytest.mark.parametrize(
@@ -58,3 +58,17 @@ def test_a_refused_key_still_says_purpose_and_project_when_it_can() -> None:
 
 def test_printable_escapes_what_a_terminal_would_interpret() -> None:
     assert printable("a\x1b[2Jb\u202e\udcff") == "a\\x1b[2Jb\\u202e\\udcff"
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        ("training/acme/annotations/clip.json", True),
+        ("training/acme/annotations/clip/SeqLabel.json", True),
+        ("training/acme/clip.mp4", False),
+        ("analysis/acme/annotations/clip.json", False),
+        ("training/acme/sub/annotations/clip.json", False),
+    ],
+)
+def test_annotation_keys_belong_to_the_labeler(key: str, expected: bool) -> None:
+    assert is_annotations_key(key) is expected

@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from brandlens_cli.embedded import LOCAL_CREDENTIALS, read_local_state
+from brandlens_core.events import Purpose
 from brandlens_core.jobs import TERMINAL, Job, JobStatus
 from brandlens_core.settings import STACK_NAME_RE, AwsSettings, StackSettings
 from brandlens_core.stack import StackNames
@@ -137,6 +138,9 @@ def is_settled(job: Job | None, running: Iterable[str] | None) -> bool:
     if running is None:
         return False
     movers = ADVANCED_BY.get(job.status)
+    if job.status is JobStatus.FRAMED and job.purpose is not None:
+        # framed training media go to the labeler, framed analysis media to the inferer
+        movers = frozenset({"labeler" if job.purpose is Purpose.TRAINING else "inferer"})
     if movers is None:  # a status this CLI does not know: only a terminal one settles
         return False
     return not (movers & set(running))
