@@ -271,3 +271,65 @@ async def test_malformed_annotations_fail_the_job_with_the_reason(
     assert not await stack.events_of("DatasetReady")
     dlq = await stack.dlq_url("labeler")
     assert await stack.queue_depth(dlq) == 0
+
+
+def jpeg(width: int, height: int, color: tuple[int, int, int]) -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), color).save(out, format="JPEG")
+    return out.getvalue()
+
+
+async def test_manual_batches_gather_images_on_request(pipeline: Stack) -> None:
+    """Image collections: frames wait until `brandlens label` gathers them into one batch."""
+    from brandlens_cli.labeling import _label
+    from brandlens_cli.target import Target
+    from brandlens_core.projects import BatchMode, Project, ProjectStore
+
+    stack = pipeline
+    projects = ProjectStore(stack.clients.dynamodb, stack.names.table("projects"))
+    await projects.create_project(
+        Project(project="photos", brands=["acme"], batch_mode=BatchMode.MANUAL)
+    )
+    collection = {
+        "images": [
+            {"id": 1, "file_name": "a.jpg", "width": 640, "height": 480},
+            {"id": 2, "file_name": "shop/b.jpg", "width": 640, "height": 480},
+        ],
+        "annotations": [
+            {"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 20, 30, 40]},
+            {"id": 2, "image_id": 2, "category_id": 1, "bbox": [100, 120, 60, 50]},
+        ],
+        "categories": [{"id": 1, "name": "acme"}],
+    }
+    await put(stack, "training/photos/annotations/all.json", json.dumps(collection).encode())
+    await put(stack, "training/photos/a.jpg", jpeg(640, 480, (200, 30, 30)))
+    await put(stack, "training/photos/b.jpg", jpeg(640, 480, (30, 200, 30)))
+
+    async def waiting() -> list[Any]:
+        rows = (await stack.clients.dynamodb.scan(TableName=stack.names.table("jobs")))["Items"]
+        ready = [r for r in rows if r["status"]["S"] == "LABELING" and "progress" in r]
+        return ready if len(ready) == 2 else []
+
+    rows = await eventually(waiting, timeout=60, message="two jobs waiting to be gathered")
+    assert all("brandlens label photos" in r["progress"]["M"]["note"]["S"] for r in rows)
+    assert not await stack.events_of("LabelingJobOpened")
+
+    target = Target(aws=stack.clients.settings, names=stack.names, description="test")
+    assert await _label(target, "photos", []) == 0
+    ready = await eventually(lambda: stack.events_of("DatasetReady"), timeout=60, message="ready")
+    detail = ready[0]["detail"]
+    assert sorted(detail["job_ids"]) == sorted(r["job_id"]["S"] for r in rows)
+    assert detail["train_image_count"] + detail["test_image_count"] == 2
+    images = {i.source_ref: i for i in await dataset_images(stack, detail)}
+    by_job = {r["job_id"]["S"]: r["media"]["M"]["key"]["S"] for r in rows}
+    for ref, image in images.items():
+        job_id = ref.split("/")[-2]
+        (box,) = image.boxes
+        if by_job[job_id].endswith("a.jpg"):
+            assert (box.left, box.top, box.width, box.height) == (10, 20, 30, 40)
+        else:
+            assert (box.left, box.top, box.width, box.height) == (100, 120, 60, 50)
+    (opened,) = await stack.events_of("LabelingJobOpened")
+    assert opened["detail"]["task_count"] == 2

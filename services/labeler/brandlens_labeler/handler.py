@@ -53,6 +53,7 @@ from brandlens_core.jobs import InvalidTransitionError, Job, JobNotFoundError, J
 from brandlens_core.logging import get_logger
 from brandlens_core.projects import (
     PROJECT_RE,
+    BatchMode,
     ConflictError,
     LabelingBackend,
     Project,
@@ -217,13 +218,18 @@ async def on_frames_extracted(event: FramesExtracted, ctx: LabelerContext) -> No
         log.info("labeler.ignored_analysis_frames")
         return
     project = await project_settings(event.project, ctx)
-    if project.batch_mode.value == "manual":
-        log.info("labeler.frames_wait_for_batch", hint=f"brandlens label {event.project}")
-        return
     try:
         job = await ctx.jobs.get(event.job_id)
     except JobNotFoundError:
         raise LabelingError(f"job {event.job_id} has no row; cannot label its frames") from None
+    if project.batch_mode is BatchMode.MANUAL:
+        note = f"waiting to be gathered into a batch: brandlens label {event.project}"
+        await _job_to(job.job_id, JobStatus.LABELING, ctx)
+        await ctx.jobs.set_fields(
+            job.job_id, {"progress": {"note": note}}, only_in=JobStatus.LABELING
+        )
+        log.info("labeler.frames_wait_for_batch", hint=f"brandlens label {event.project}")
+        return
     await open_batch(project, batch_id_for_job(job.job_id), [job], ctx)
 
 
@@ -249,7 +255,12 @@ async def on_command(command: Command, ctx: LabelerContext) -> None:
         await check_batch(batch, ctx)
 
 
+GATHERABLE = frozenset({JobStatus.FRAMED, JobStatus.LABELING})
+
+
 async def _jobs_to_gather(command: Command, ctx: LabelerContext) -> list[Job]:
+    """Framed training jobs in no batch yet (FRAMED, or LABELING in manual mode)."""
+    batched = {j for b in await ctx.batches.all(command.project) for j in b.job_ids}
     if command.job_ids:
         jobs = []
         for job_id in command.job_ids:
@@ -259,13 +270,21 @@ async def _jobs_to_gather(command: Command, ctx: LabelerContext) -> list[Job]:
                 raise LabelingError(f"job {job_id} does not exist") from None
             if job.project != command.project or job.purpose is not Purpose.TRAINING:
                 raise LabelingError(f"job {job_id} is not a training job of {command.project}")
-            if job.status is not JobStatus.FRAMED:
-                raise LabelingError(f"job {job_id} is {job.status.value}, not FRAMED")
+            if job.status not in GATHERABLE or job.job_id in batched:
+                raise LabelingError(
+                    f"job {job_id} is {job.status.value} and in a batch already"
+                    if job.job_id in batched
+                    else f"job {job_id} is {job.status.value}, not framed"
+                )
             jobs.append(job)
         return jobs
     every = await ctx.jobs.list(project=command.project, limit=10_000)
     return sorted(
-        (j for j in every if j.purpose is Purpose.TRAINING and j.status is JobStatus.FRAMED),
+        (
+            j
+            for j in every
+            if j.purpose is Purpose.TRAINING and j.status in GATHERABLE and j.job_id not in batched
+        ),
         key=lambda j: j.job_id,
     )
 
@@ -514,9 +533,19 @@ async def _label_studio_result(
     if batch.external_id is None:
         raise LabelingError("the batch has no Label Studio project")
     frames = {f.uri: f for f in await batch_frames(batch, ctx)}
+    try:
+        await client.get_project(int(batch.external_id))
+        listed = await client.list_tasks(int(batch.external_id))
+    except ls.LabelStudioError as exc:
+        if exc.status == 404:
+            raise LabelingError(
+                f"the Label Studio project {batch.external_id} is gone (deleted?); its "
+                "labels cannot be read"
+            ) from None
+        raise
     tasks = [
         t
-        for t in await client.list_tasks(int(batch.external_id))
+        for t in listed
         if isinstance(t.get("data"), dict) and t["data"].get("batch") == batch.batch_id
     ]
     latest: dict[str, dict[str, Any]] = {}
