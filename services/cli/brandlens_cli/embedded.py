@@ -30,6 +30,7 @@ SERVICES: dict[str, str] = {
     "ingest": "brandlens_ingest",
     "framer": "brandlens_framer",
     "labeler": "brandlens_labeler",
+    "trainer": "brandlens_trainer",
     "model-server": "brandlens_model_server",
 }
 HTTP_SERVICES = frozenset({"model-server"})  # no queue, no heartbeat file

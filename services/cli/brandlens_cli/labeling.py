@@ -33,7 +33,7 @@ def _projects(clients: AwsClients, target: Target) -> ProjectStore:
     return ProjectStore(clients.dynamodb, target.names.table("projects"))
 
 
-@m.cli.group("project")
+@click.group("project")
 def project_group() -> None:
     """Create and show projects (brands and how they are labelled)."""
 
@@ -129,7 +129,7 @@ async def _project_create(target: Target, project: Project, update: bool) -> int
     return 0
 
 
-@m.cli.command("projects")
+@click.command("projects")
 @m.target_options
 def projects_command(use_aws: bool, state_dir: Path) -> None:
     """List projects."""
@@ -157,7 +157,7 @@ async def _list_projects(target: Target) -> int:
     return 0
 
 
-@m.cli.command("annotations")
+@click.command("annotations")
 @click.argument("project", callback=m.validate_project)
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path))
 @click.option(
@@ -191,7 +191,7 @@ async def _annotations(target: Target, project: str, file: Path, name: str) -> i
     return 0
 
 
-@m.cli.command("label")
+@click.command("label")
 @click.argument("project", callback=m.validate_project)
 @click.option("--job", "job_ids", multiple=True, help="Only these framed training jobs.")
 @m.target_options
@@ -212,7 +212,7 @@ async def _label(target: Target, project: str, job_ids: list[str]) -> int:
     return 0
 
 
-@m.cli.command("batches")
+@click.command("batches")
 @click.argument("project", callback=m.validate_project)
 @m.target_options
 def batches_command(project: str, use_aws: bool, state_dir: Path) -> None:
@@ -257,3 +257,6 @@ async def _batches(target: Target, project: str) -> int:
             ds.add_row(*row)
         m.console.print(ds)
     return 0
+
+
+COMMANDS: list[click.Command] = [project_group, projects_command, annotations_command, label_command, batches_command]

@@ -862,5 +862,8 @@ if __name__ == "__main__":
     cli()
 
 
-# Project and labelling commands live in their own module; importing it registers them.
-from brandlens_cli import labeling  # noqa: E402, F401
+# Project, labelling and training commands live in their own modules.
+from brandlens_cli import labeling, training  # noqa: E402
+
+for _command in (*labeling.COMMANDS, *training.COMMANDS):
+    cli.add_command(_command)

@@ -96,8 +96,12 @@ class Project(BaseModel):
     ground_truth: GroundTruthOptions | None = None
     label_studio_project_id: int | None = None
     current_model_arn: str | None = Field(
-        default=None, description="model version used for model-assisted labelling"
+        default=None,
+        description="the model version analysis and model-assisted labelling use (the trainer "
+        "promotes new versions; `brandlens models --pin` fixes one)",
     )
+    current_model_pinned: bool = False
+    rekognition_project_arn: str | None = None
     created_at: datetime = Field(default_factory=utc_now)
     updated_at: datetime = Field(default_factory=utc_now)
     revision: int = 1

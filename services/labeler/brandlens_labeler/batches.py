@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from brandlens_core.events import deterministic_id, utc_now
+from brandlens_core.follow import claim_next
 from brandlens_core.projects import ConflictError, LabelingBackend, ProjectStore
 
 
@@ -134,13 +135,7 @@ class BatchStore:
 
     async def next_poll(self, batch: Batch, seq: int) -> bool:
         """Move ``poll_seq`` from ``seq - 1`` to ``seq``; False if another check did first."""
-        try:
-            await self.projects.update(
-                batch.project, batch.item, {"poll_seq": seq}, when={"poll_seq": seq - 1}
-            )
-        except ConflictError:
-            return False
-        return True
+        return await claim_next(self.projects, batch.project, batch.item, seq)
 
     # -- datasets --------------------------------------------------------------------------------
 

@@ -49,6 +49,7 @@ from brandlens_core.events import (
     deterministic_id,
     parse_event,
 )
+from brandlens_core.follow import backoff_delay, send_delayed
 from brandlens_core.jobs import InvalidTransitionError, Job, JobNotFoundError, JobStatus, JobStore
 from brandlens_core.logging import get_logger
 from brandlens_core.projects import (
@@ -773,11 +774,6 @@ async def _import_result(
 # -- following a batch --------------------------------------------------------------------------
 
 
-def _poll_delay(seq: int, settings: LabelerSettings) -> int:
-    delay = settings.poll_interval_seconds * (1.5 ** max(seq - 1, 0))
-    return int(min(delay, settings.poll_max_interval_seconds, 900))
-
-
 async def schedule_poll(
     batch: Batch, seq: int, ctx: LabelerContext, *, resend: bool = False
 ) -> None:
@@ -785,11 +781,10 @@ async def schedule_poll(
     if not resend and not await ctx.batches.next_poll(batch, seq):
         return
     command = Command(command="poll", project=batch.project, batch_id=batch.batch_id, seq=seq)
-    await ctx.sqs.send_message(
-        QueueUrl=ctx.queue_url,
-        MessageBody=command.model_dump_json(),
-        DelaySeconds=_poll_delay(seq, ctx.settings),
+    delay = backoff_delay(
+        seq, ctx.settings.poll_interval_seconds, ctx.settings.poll_max_interval_seconds
     )
+    await send_delayed(ctx.sqs, ctx.queue_url, command.model_dump_json(), delay)
 
 
 async def on_poll(batch: Batch, seq: int, ctx: LabelerContext) -> None:

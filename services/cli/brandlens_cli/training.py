@@ -1,0 +1,133 @@
+"""CLI commands for training: ``train`` and ``models``. Registered by :mod:`brandlens_cli.main`."""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from pathlib import Path
+
+import click
+from rich.markup import escape
+from rich.table import Table
+
+from brandlens_cli import main as m
+from brandlens_cli.target import Target
+from brandlens_core.aws import AwsClients
+from brandlens_core.projects import ConflictError, ProjectNotFoundError, ProjectStore
+from brandlens_trainer.handler import Command
+from brandlens_trainer.models import ModelStore
+
+
+@click.command("train")
+@click.argument("project", callback=m.validate_project)
+@click.option("--dataset", "dataset_id", default=None, help="A dataset id (default: the latest).")
+@m.target_options
+def train_command(project: str, dataset_id: str | None, use_aws: bool, state_dir: Path) -> None:
+    """Train a model version of PROJECT on its latest (or the given) dataset."""
+    target = m._target(use_aws, state_dir)
+    sys.exit(m._run(_train(target, project, dataset_id)))
+
+
+async def _train(target: Target, project: str, dataset_id: str | None) -> int:
+    async with AwsClients(target.aws, services=("dynamodb", "sqs")) as clients:
+        store = ProjectStore(clients.dynamodb, target.names.table("projects"))
+        datasets = sorted(
+            await store.query(project, "dataset#"), key=lambda r: str(r.get("created_at"))
+        )
+        if not datasets:
+            raise click.ClickException(
+                f"{project} has no dataset yet: label training media first "
+                f"(brandlens batches {project})"
+            )
+        chosen = datasets[-1]
+        if dataset_id is not None:
+            matching = [d for d in datasets if d.get("dataset_id") == dataset_id]
+            if not matching:
+                known = ", ".join(str(d.get("dataset_id")) for d in datasets)
+                raise click.ClickException(f"no dataset {dataset_id} in {project} (known: {known})")
+            chosen = matching[0]
+        existing = await ModelStore(store).get(project, str(chosen["dataset_id"]))
+        if existing is not None:
+            m.console.print(
+                f"dataset {chosen['dataset_id']} already has version {existing.version} "
+                f"({existing.status.value}); see brandlens models {project}"
+            )
+            return 0
+        command = Command(
+            command="train",
+            project=project,
+            dataset_id=str(chosen["dataset_id"]),
+            request_id=uuid.uuid4().hex,
+        )
+        url = (await clients.sqs.get_queue_url(QueueName=target.names.queue("trainer")))["QueueUrl"]
+        await clients.sqs.send_message(QueueUrl=url, MessageBody=command.model_dump_json())
+    m.console.print(
+        f"asked the trainer to train {escape(project)} on {chosen['dataset_id']}; "
+        f"follow it with: brandlens models {project}"
+    )
+    return 0
+
+
+@click.command("models")
+@click.argument("project", callback=m.validate_project)
+@click.option("--pin", "pin", default=None, help="Make this version current and keep it so.")
+@click.option("--unpin", is_flag=True, help="Let newly trained versions become current again.")
+@m.target_options
+def models_command(
+    project: str, pin: str | None, unpin: bool, use_aws: bool, state_dir: Path
+) -> None:
+    """Model versions of PROJECT: status, F1, which one is current."""
+    if pin and unpin:
+        raise click.BadParameter("--pin and --unpin exclude each other")
+    target = m._target(use_aws, state_dir)
+    sys.exit(m._run(_models(target, project, pin, unpin)))
+
+
+async def _models(target: Target, project: str, pin: str | None, unpin: bool) -> int:
+    async with AwsClients(target.aws, services=("dynamodb",)) as clients:
+        store = ProjectStore(clients.dynamodb, target.names.table("projects"))
+        models = ModelStore(store)
+        try:
+            settings = await store.get_project(project)
+        except ProjectNotFoundError:
+            raise click.ClickException(f"no project {project}") from None
+        if pin or unpin:
+            fields: dict[str, object] = {"current_model_pinned": bool(pin)}
+            if pin:
+                chosen = await models.get(project, pin)
+                if chosen is None or chosen.version_arn is None or chosen.status.value != "TRAINED":
+                    raise click.ClickException(f"{pin} is not a trained version of {project}")
+                fields["current_model_arn"] = chosen.version_arn
+            try:
+                await store.update(project, "project", fields)
+            except ConflictError:
+                raise click.ClickException(f"project {project} changed; try again") from None
+            settings = await store.get_project(project)
+        versions = await models.all(project)
+    table = Table(title=f"model versions of {escape(project)}", title_justify="left")
+    for column in ("version", "status", "F1", "labels (P/R/F1)", "current", "note", "created"):
+        table.add_column(column, overflow="fold")
+    for v in versions:
+        labels = ", ".join(
+            f"{escape(name)} {_f(x.precision)}/{_f(x.recall)}/{_f(x.f1_score)}"
+            for name, x in v.labels.items()
+        )
+        current = v.version_arn is not None and v.version_arn == settings.current_model_arn
+        table.add_row(
+            v.version,
+            v.status.value,
+            _f(v.f1_score),
+            labels or "-",
+            ("pinned" if settings.current_model_pinned else "yes") if current else "",
+            escape(v.reason or v.promotion_note or ""),
+            m._when(v.created_at),
+        )
+    m.console.print(table if versions else f"no model versions in {escape(project)}")
+    return 0
+
+
+def _f(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+COMMANDS: list[click.Command] = [train_command, models_command]

@@ -1,0 +1,1 @@
+"""The trainer: datasets -> trained, evaluated model versions (Rekognition Custom Labels API)."""
