@@ -259,4 +259,10 @@ async def _batches(target: Target, project: str) -> int:
     return 0
 
 
-COMMANDS: list[click.Command] = [project_group, projects_command, annotations_command, label_command, batches_command]
+COMMANDS: list[click.Command] = [
+    project_group,
+    projects_command,
+    annotations_command,
+    label_command,
+    batches_command,
+]
