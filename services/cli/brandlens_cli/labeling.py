@@ -266,3 +266,7 @@ COMMANDS: list[click.Command] = [
     label_command,
     batches_command,
 ]
+
+
+for _command in COMMANDS:  # registered here, so importing this module first works too
+    m.command_group().add_command(_command)

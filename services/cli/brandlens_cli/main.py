@@ -447,6 +447,12 @@ def cli() -> None:
     """brandlens: custom brand detection in images and video."""
 
 
+def command_group() -> click.Group:
+    """The top-level group, for modules that add commands to it."""
+    group: click.Group = cli
+    return group
+
+
 @cli.command()
 @click.option(
     "--port",
@@ -862,8 +868,6 @@ if __name__ == "__main__":
     cli()
 
 
-# Project, labelling and training commands live in their own modules.
-from brandlens_cli import labeling, training  # noqa: E402
-
-for _command in (*labeling.COMMANDS, *training.COMMANDS):
-    cli.add_command(_command)
+# Project, labelling and training commands live in their own modules, which add
+# themselves to `cli` when imported.
+from brandlens_cli import labeling, training  # noqa: E402, F401

@@ -131,3 +131,7 @@ def _f(value: float | None) -> str:
 
 
 COMMANDS: list[click.Command] = [train_command, models_command]
+
+
+for _command in COMMANDS:  # registered here, so importing this module first works too
+    m.command_group().add_command(_command)

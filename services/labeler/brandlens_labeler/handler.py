@@ -804,7 +804,18 @@ async def on_poll(batch: Batch, seq: int, ctx: LabelerContext) -> None:
 
 
 async def check_batch(batch: Batch, ctx: LabelerContext) -> bool:
-    """Look at the backend; complete or fail the batch when it is done. True: still open."""
+    """Look at the backend; complete or fail the batch when it is done. True: still open.
+
+    Checks of one project run one at a time in this process (a burst of webhooks is one
+    look after another, not a race to publish); across processes the conditional writes
+    decide, and an event may go out twice with the same id (consumers dedupe).
+    """
+    async with ctx.lock(batch.project):
+        current = await ctx.batches.get(batch.project, batch.batch_id)
+        return await _check_batch(current or batch, ctx)
+
+
+async def _check_batch(batch: Batch, ctx: LabelerContext) -> bool:
     if batch.status is BatchStatus.COMPLETE:
         await build_dataset(batch, ctx)
         return False
