@@ -864,10 +864,13 @@ def _print_demo_results(samples: Sequence[DemoSample], tracked: Sequence[Tracked
     return all_ok
 
 
-if __name__ == "__main__":
-    cli()
-
-
 # Project, labelling and training commands live in their own modules, which add
 # themselves to `cli` when imported.
 from brandlens_cli import labeling, training  # noqa: E402, F401
+
+if __name__ == "__main__":
+    # Run as a script, this file is `__main__`; the command modules add their commands to
+    # the group of the imported `brandlens_cli.main`, so run that one.
+    from brandlens_cli.main import cli as registered
+
+    registered()
