@@ -31,6 +31,8 @@ SERVICES: dict[str, str] = {
     "framer": "brandlens_framer",
     "labeler": "brandlens_labeler",
     "trainer": "brandlens_trainer",
+    "model-manager": "brandlens_model_manager",
+    "inferer": "brandlens_inferer",
     "model-server": "brandlens_model_server",
 }
 HTTP_SERVICES = frozenset({"model-server"})  # no queue, no heartbeat file

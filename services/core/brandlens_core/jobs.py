@@ -62,6 +62,10 @@ class Job(BaseModel):
     framing: dict[str, Any] = Field(
         default_factory=dict, description="what the framer did: counts, manifest, strategy"
     )
+    model_arn: str | None = Field(default=None, description="the model analysing this job")
+    batches_done: int = Field(default=0, description="frame batches analysed (inferer)")
+    aggregation_started_at: float | None = None
+    summary_key: str | None = None
 
     @property
     def terminal(self) -> bool:
@@ -199,6 +203,66 @@ class JobStore:
                 ConditionExpression="#status = :only",
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
+            )
+        except Exception as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
+
+    async def claim_field(self, job_id: str, name: str, value: Any) -> Any:
+        """Set ``name`` unless the row has it; the value the row holds afterwards."""
+        try:
+            await self._db.update_item(
+                TableName=self._table,
+                Key={"job_id": {"S": job_id}},
+                UpdateExpression="SET #n = :v",
+                ConditionExpression="attribute_exists(job_id) AND attribute_not_exists(#n)",
+                ExpressionAttributeNames={"#n": name},
+                ExpressionAttributeValues={":v": to_attr(value)},
+            )
+        except Exception as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+        return (await self.get(job_id)).model_dump().get(name)
+
+    async def count_batch(self, job_id: str, batch_id: str) -> bool:
+        """Count an analysed batch once: False if it was counted before."""
+        try:
+            await self._db.update_item(
+                TableName=self._table,
+                Key={"job_id": {"S": job_id}},
+                UpdateExpression="ADD batches_done :one, analyzed_batches :b",
+                ConditionExpression=(
+                    "attribute_exists(job_id) AND NOT contains(analyzed_batches, :id)"
+                ),
+                ExpressionAttributeValues={
+                    ":one": {"N": "1"},
+                    ":b": {"SS": [batch_id]},
+                    ":id": {"S": batch_id},
+                },
+            )
+        except Exception as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
+
+    async def claim_aggregation(self, job_id: str, now: float, stale_before: float) -> bool:
+        """One aggregation per job: True for the caller that may run it."""
+        try:
+            await self._db.update_item(
+                TableName=self._table,
+                Key={"job_id": {"S": job_id}},
+                UpdateExpression="SET aggregation_started_at = :now",
+                ConditionExpression=(
+                    "attribute_not_exists(aggregation_started_at) "
+                    "OR aggregation_started_at < :stale"
+                ),
+                ExpressionAttributeValues={
+                    ":now": {"N": repr(now)},
+                    ":stale": {"N": repr(stale_before)},
+                },
             )
         except Exception as exc:
             if error_code(exc) != "ConditionalCheckFailedException":

@@ -179,6 +179,18 @@ def define(names: StackNames) -> StackSpec:
                 },
                 queue="labeler",
             ),
+            # Analysis frames are already on the inferer's queue as batches; FramesExtracted
+            # tells it framing is over (how many batches), for the last-batch check.
+            RuleSpec(
+                "inferer-frames-extracted",
+                bus="project",
+                event_pattern={
+                    "source": ["brandlens.framer"],
+                    "detail-type": ["FramesExtracted"],
+                    "detail": {"purpose": ["analysis"]},
+                },
+                queue="inferer",
+            ),
             RuleSpec(
                 "trainer-dataset-ready",
                 bus="project",
@@ -199,6 +211,14 @@ def define(names: StackNames) -> StackSpec:
                 hash_key="project",
                 range_key="item",
                 attribute_types={"project": "S", "item": "S"},
+            ),
+            # Model runtime: each model's state row and the jobs' leases on it.
+            TableSpec(
+                "runtime",
+                hash_key="model",
+                range_key="item",
+                ttl_attribute="ttl",
+                attribute_types={"model": "S", "item": "S"},
             ),
             TableSpec(
                 "idempotency",

@@ -193,6 +193,11 @@ class Worker(Generic[M, C]):
         self._stopping = asyncio.Event()
         self.stats = WorkerStats()
 
+    @property
+    def ctx(self) -> C:
+        """What the handler gets with every message (for timers beside the worker)."""
+        return self._ctx
+
     # -- lifecycle ---------------------------------------------------------
 
     def stop(self) -> None:

@@ -1,0 +1,374 @@
+"""The inferer's work: frame batches through DetectCustomLabels, then one aggregation.
+
+Messages on the inferer queue:
+
+- ``FrameBatch`` (from the framer, straight to SQS): the batch's job takes or renews its
+  lease on the model; while the model does not run, the batch is sent back with a delay
+  (a new message, so waiting never uses up receives) and the model-manager is asked to
+  start it; once it runs, every frame is sent to DetectCustomLabels at an adaptive rate
+  and the batch's detections are written under a deterministic key, then counted once.
+- ``FramesExtracted`` (analysis): framing is over and the job row knows its batch count.
+
+Whichever comes last finds every batch counted and claims the job's aggregation (a
+conditional write: one runs); it writes the summary, completes the job, publishes
+``AnalysisCompleted`` and releases the lease.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from pydantic import ValidationError
+
+from brandlens_core.aws import Client, error_code
+from brandlens_core.envelopes import InvalidMessageError, parse_envelope
+from brandlens_core.events import (
+    AnalysisCompleted,
+    AnalysisFailed,
+    FramesExtracted,
+    Purpose,
+    deterministic_id,
+    parse_event,
+)
+from brandlens_core.jobs import (
+    InvalidTransitionError,
+    Job,
+    JobNotFoundError,
+    JobStatus,
+    JobStore,
+    publish_once,
+)
+from brandlens_core.logging import get_logger
+from brandlens_core.messages import FrameBatch, FrameRef
+from brandlens_core.projects import ProjectStore
+from brandlens_core.publisher import EventPublisher
+from brandlens_core.runtime import ModelRuntimeStatus, RuntimeStore
+from brandlens_inferer.limiter import AdaptiveLimiter
+from brandlens_inferer.settings import InfererSettings
+
+log = get_logger(__name__)
+
+SOURCE = "brandlens.inferer"
+THROTTLED = frozenset({"ProvisionedThroughputExceededException", "ThrottlingException"})
+NOT_RUNNING = frozenset({"ResourceNotReadyException"})
+
+
+class ModelNotRunningError(Exception):
+    """The model stopped (or is not ready) while a batch was on its way."""
+
+
+class AnalysisError(Exception):
+    """The job cannot be analysed; the reason is for the user."""
+
+
+@dataclass(frozen=True)
+class Message:
+    batch: FrameBatch | None = None
+    waited_seconds: float = 0.0
+    framed: FramesExtracted | None = None
+
+
+def decode(body: str) -> Message:
+    try:
+        raw: Any = json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise InvalidMessageError(f"message body is not JSON: {exc.msg}") from exc
+    if isinstance(raw, dict) and "batch_id" in raw:
+        try:
+            waited = float(raw.get("waited_seconds", 0.0))
+            return Message(batch=FrameBatch.model_validate(raw), waited_seconds=waited)
+        except (ValidationError, TypeError, ValueError) as exc:
+            raise InvalidMessageError(f"invalid frame batch: {exc}") from exc
+    envelope = parse_envelope(body)
+    try:
+        event = parse_event(envelope.detail_type, envelope.detail)
+    except ValueError as exc:
+        raise InvalidMessageError(str(exc)) from exc
+    if not isinstance(event, FramesExtracted):
+        raise InvalidMessageError(f"the inferer takes frame batches, not {envelope.detail_type}")
+    return Message(framed=event)
+
+
+def message_key(message: Message) -> str | None:
+    # Batches are idempotent by their deterministic keys and once-only counting; a
+    # requeued batch is the same batch, so no record is kept (it would drop the requeue).
+    return None
+
+
+@dataclass
+class InfererContext:
+    s3: Client
+    sqs: Client
+    rekognition: Client
+    jobs: JobStore
+    projects: ProjectStore
+    runtime: RuntimeStore
+    publisher: EventPublisher
+    queue_url: str
+    manager_queue_url: str
+    artifacts_bucket: str
+    settings: InfererSettings
+    limiters: dict[str, tuple[float | None, AdaptiveLimiter]] = field(default_factory=dict)
+
+    def limiter(self, model: str, started_at: float | None, units: int) -> AdaptiveLimiter:
+        """One adaptive rate per model run (a restarted model starts from its capacity)."""
+        known = self.limiters.get(model)
+        if known is not None and known[0] == started_at:
+            return known[1]
+        limiter = AdaptiveLimiter(
+            rate=units * self.settings.rate_per_inference_unit,
+            min_rate=self.settings.min_rate,
+            max_rate=self.settings.max_rate,
+            max_in_flight=self.settings.max_in_flight_frames,
+        )
+        self.limiters[model] = (started_at, limiter)
+        return limiter
+
+
+async def handle(message: Message, ctx: InfererContext) -> None:
+    if message.framed is not None:
+        if message.framed.purpose is Purpose.ANALYSIS:
+            structlog.contextvars.bind_contextvars(job_id=message.framed.job_id)
+            await maybe_complete(message.framed.job_id, ctx)
+        return
+    assert message.batch is not None
+    await on_batch(message.batch, message.waited_seconds, ctx)
+
+
+async def _model_for(job: Job, ctx: InfererContext) -> str:
+    if job.model_arn:
+        return job.model_arn
+    project = await ctx.projects.find_project(job.project or "")
+    if project is None or not project.current_model_arn:
+        raise AnalysisError(
+            f"project {job.project!r} has no trained model yet: label training media and "
+            f"train one (brandlens train {job.project})"
+        )
+    # every batch of the job uses the model the first one found
+    return str(await ctx.jobs.claim_field(job.job_id, "model_arn", project.current_model_arn))
+
+
+async def on_batch(batch: FrameBatch, waited: float, ctx: InfererContext) -> None:
+    structlog.contextvars.bind_contextvars(job_id=batch.job_id, batch=batch.batch_index)
+    try:
+        job = await ctx.jobs.get(batch.job_id)
+    except JobNotFoundError:
+        raise InvalidMessageError(f"batch {batch.batch_id} names an unknown job") from None
+    if job.terminal:
+        log.info("batch.job_already_ended", status=job.status.value)
+        return
+    try:
+        model = await _model_for(job, ctx)
+    except AnalysisError as exc:
+        await fail_job(job, str(exc), ctx, model=None)
+        return
+    await ctx.runtime.acquire(model, job.job_id, ctx.settings.lease_seconds, job.project)
+    state = await ctx.runtime.state(model)
+    if state.status is ModelRuntimeStatus.FAILED:
+        await fail_job(job, f"the model cannot run: {state.reason}", ctx, model=model)
+        return
+    if state.status is not ModelRuntimeStatus.RUNNING:
+        await wait_for_model(batch, waited, model, job, ctx)
+        return
+    limiter = ctx.limiter(model, state.started_at, state.inference_units)
+    try:
+        frames = await asyncio.gather(
+            *(detect(f, batch, model, limiter, ctx) for f in batch.frames)
+        )
+    except ModelNotRunningError:
+        await wait_for_model(batch, waited, model, job, ctx)
+        return
+    key = detections_key(batch.job_id, batch.batch_index)
+    body = {"batch_id": batch.batch_id, "model": model, "frames": frames}
+    await ctx.s3.put_object(
+        Bucket=ctx.artifacts_bucket, Key=key, Body=json.dumps(body).encode(),
+        ContentType="application/json",
+    )  # fmt: skip
+    counted = await ctx.jobs.count_batch(batch.job_id, batch.batch_id)
+    log.info("batch.analysed", frames=len(frames), counted=counted, rate=round(limiter.rate, 2))
+    await maybe_complete(batch.job_id, ctx)
+
+
+def detections_key(job_id: str, batch_index: int) -> str:
+    return f"detections/{job_id}/{batch_index:06d}.json"
+
+
+async def wait_for_model(
+    batch: FrameBatch, waited: float, model: str, job: Job, ctx: InfererContext
+) -> None:
+    """Ask for the model and send the batch back for later (nothing waits in memory)."""
+    if waited >= ctx.settings.max_wait_seconds:
+        await fail_job(
+            job, f"the model did not run within {ctx.settings.max_wait_seconds:g} s", ctx,
+            model=model,
+        )  # fmt: skip
+        return
+    await ctx.sqs.send_message(
+        QueueUrl=ctx.manager_queue_url,
+        MessageBody=json.dumps(
+            {"command": "ensure", "model": model, "project": job.project, "holder": job.job_id}
+        ),
+    )
+    delay = ctx.settings.wait_delay_seconds
+    body = batch.model_dump(mode="json") | {"waited_seconds": waited + delay}
+    await ctx.sqs.send_message(
+        QueueUrl=ctx.queue_url, MessageBody=json.dumps(body), DelaySeconds=delay
+    )
+    log.info("batch.waits_for_model", waited_s=waited + delay)
+
+
+async def detect(
+    frame: FrameRef, batch: FrameBatch, model: str, limiter: AdaptiveLimiter, ctx: InfererContext
+) -> dict[str, Any]:
+    request: dict[str, Any] = {
+        "ProjectVersionArn": model,
+        "Image": {"S3Object": {"Bucket": batch.artifacts_bucket, "Name": frame.key}},
+    }
+    if ctx.settings.min_confidence is not None:
+        request["MinConfidence"] = ctx.settings.min_confidence
+    for attempt in range(1, ctx.settings.max_attempts_per_frame + 1):
+        async with limiter.slot():
+            try:
+                response = await ctx.rekognition.detect_custom_labels(**request)
+            except Exception as exc:
+                code = error_code(exc)
+                if code in NOT_RUNNING:
+                    raise ModelNotRunningError(str(exc)) from None
+                if code not in THROTTLED:
+                    raise
+                limiter.on_throttle()
+                throttled = True
+            else:
+                limiter.on_success()
+                throttled = False
+        if not throttled:
+            return {
+                "index": frame.index,
+                "key": frame.key,
+                "timestamp_ms": frame.timestamp_ms,
+                "width": frame.width,
+                "height": frame.height,
+                "labels": [_label(x) for x in response.get("CustomLabels", [])],
+            }
+        await asyncio.sleep(min(0.05 * 2**attempt, 2.0))
+    raise RuntimeError(
+        f"frame {frame.index} throttled {ctx.settings.max_attempts_per_frame} times in a row"
+    )
+
+
+def _label(label: dict[str, Any]) -> dict[str, Any]:
+    box = (label.get("Geometry") or {}).get("BoundingBox")
+    out: dict[str, Any] = {"name": label.get("Name"), "confidence": label.get("Confidence")}
+    if box:
+        out["box"] = {k.lower(): box.get(k) for k in ("Left", "Top", "Width", "Height")}
+    return out
+
+
+async def maybe_complete(job_id: str, ctx: InfererContext) -> None:
+    """Aggregate once every batch is counted and framing is over (exactly one runs)."""
+    job = await ctx.jobs.get(job_id)
+    if job.terminal or job.status is not JobStatus.FRAMED:
+        return
+    batch_count = job.framing.get("batch_count")
+    if not isinstance(batch_count, int) or job.batches_done < batch_count:
+        return
+    now = time.time()
+    if not await ctx.jobs.claim_aggregation(
+        job_id, now, now - ctx.settings.aggregation_claim_seconds
+    ):
+        return
+    summary = await aggregate(job, batch_count, ctx)
+    key = f"results/{job_id}/summary.json"
+    await ctx.s3.put_object(
+        Bucket=ctx.artifacts_bucket, Key=key, Body=json.dumps(summary, indent=2).encode(),
+        ContentType="application/json",
+    )  # fmt: skip
+    try:
+        job = await ctx.jobs.transition(job_id, JobStatus.COMPLETED, fields={"summary_key": key})
+    except InvalidTransitionError:
+        job = await ctx.jobs.get(job_id)
+        if job.status is not JobStatus.COMPLETED:
+            return
+    await publish_once(
+        ctx.jobs,
+        ctx.publisher,
+        job,
+        AnalysisCompleted(
+            event_id=deterministic_id("AnalysisCompleted", job_id),
+            job_id=job_id,
+            project=job.project or "",
+            summary_key=key,
+            frame_count=summary["frame_count"],
+            brands=sorted(summary["brands"]),
+        ),
+    )
+    if job.model_arn:
+        await ctx.runtime.release(job.model_arn, job_id)
+    log.info("job.analysed", frames=summary["frame_count"], brands=sorted(summary["brands"]))
+
+
+async def aggregate(job: Job, batch_count: int, ctx: InfererContext) -> dict[str, Any]:
+    """Per-brand frame counts from every batch's detections (issue 8 builds the rest)."""
+    frames: dict[int, dict[str, Any]] = {}
+    for index in range(batch_count):
+        response = await ctx.s3.get_object(
+            Bucket=ctx.artifacts_bucket, Key=detections_key(job.job_id, index)
+        )
+        async with response["Body"] as body:
+            data = json.loads(await body.read())
+        for frame in data["frames"]:
+            frames[int(frame["index"])] = frame  # a frame counts once, whatever happened
+    brands: dict[str, dict[str, Any]] = defaultdict(
+        lambda: {"frames": 0, "first_seen_ms": None, "last_seen_ms": None, "max_confidence": 0.0}
+    )
+    for frame in sorted(frames.values(), key=lambda f: f["index"]):
+        for name in {label["name"] for label in frame["labels"]}:
+            entry = brands[name]
+            entry["frames"] += 1
+            stamp = frame["timestamp_ms"]
+            entry["first_seen_ms"] = (
+                stamp if entry["first_seen_ms"] is None else entry["first_seen_ms"]
+            )
+            entry["last_seen_ms"] = stamp
+            best = max(x["confidence"] or 0.0 for x in frame["labels"] if x["name"] == name)
+            entry["max_confidence"] = max(entry["max_confidence"], best)
+    total = len(frames)
+    for entry in brands.values():
+        entry["share_of_frames"] = round(entry["frames"] / total, 6) if total else 0.0
+    return {
+        "job_id": job.job_id,
+        "project": job.project,
+        "model": job.model_arn,
+        "frame_count": total,
+        "frame_indexes": sorted(frames),
+        "brands": dict(brands),
+    }
+
+
+async def fail_job(job: Job, reason: str, ctx: InfererContext, *, model: str | None) -> None:
+    log.warning("job.analysis_failed", reason=reason)
+    try:
+        job = await ctx.jobs.transition(job.job_id, JobStatus.FAILED, reason=reason)
+    except InvalidTransitionError:
+        job = await ctx.jobs.get(job.job_id)
+        if job.status is not JobStatus.FAILED:
+            return
+    await publish_once(
+        ctx.jobs,
+        ctx.publisher,
+        job,
+        AnalysisFailed(
+            event_id=deterministic_id("AnalysisFailed", job.job_id),
+            job_id=job.job_id,
+            project=job.project or "",
+            reason=job.reason or reason,
+        ),
+    )
+    if model:
+        await ctx.runtime.release(model, job.job_id)

@@ -1,0 +1,229 @@
+"""Model-manager and inferer against the model-server (stand-in trainer and runtime).
+
+- three jobs at once on a stopped model: one StartProjectVersion; the model stops
+  within idle_grace + 30 s of the last job's end;
+- an inferer killed in the middle of a job: the job completes, every frame once, and
+  the model is not stopped while the job lives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import signal
+import time
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from brandlens_core.projects import Project, ProjectStore
+from brandlens_core.runtime import ModelRuntimeStatus, RuntimeStore
+from brandlens_framer.settings import FramerSettings
+from brandlens_inferer.app import create_worker as create_inferer
+from brandlens_inferer.settings import InfererSettings
+from brandlens_model_manager.app import create_worker as create_manager
+from brandlens_model_manager.app import run as run_manager
+from brandlens_model_manager.settings import ModelManagerSettings
+from tests.integration.test_model_server_support import ModelServerHarness, rekognition, train
+from tests.support import (
+    RunningWorker,
+    Stack,
+    eventually,
+    fast_worker_settings,
+    make_mp4,
+    start_framer,
+    start_ingest,
+    start_service,
+)
+
+pytestmark = pytest.mark.integration
+
+IDLE_GRACE = 5.0
+
+
+def red_square_jpeg(size: tuple[int, int] = (320, 180)) -> bytes:
+    img = Image.new("RGB", size, (90, 90, 90))
+    img.paste((255, 0, 0), (40, 30, 120, 110))
+    out = io.BytesIO()
+    img.save(out, format="JPEG", quality=95)
+    return out.getvalue()
+
+
+@dataclass
+class Runtime:
+    stack: Stack
+    model: str
+    start_calls: list[float]
+    client: Any
+    tmp_path: Path
+    server_url: str
+
+
+@pytest.fixture
+async def runtime(stack: Stack, tmp_path: Path) -> AsyncIterator[Runtime]:
+    """A trained (stopped) model of project acme, the model-manager running beside it."""
+    harness = ModelServerHarness(stack, tmp_path)
+    server = await harness.start()
+    await stack.capture_events()
+    try:
+        async with rekognition(server, max_attempts=3) as client, AsyncExitStack() as exits:
+            _, model, _ = await train(client, stack, directive={"sleep_seconds": 0.05})
+            projects = ProjectStore(stack.clients.dynamodb, stack.names.table("projects"))
+            await projects.create_project(
+                Project(project="acme", brands=["acme"], current_model_arn=model)
+            )
+            calls: list[float] = []
+            client.meta.events.register(
+                "before-call.rekognition.StartProjectVersion",
+                lambda **_: calls.append(time.monotonic()),
+            )
+            manager = await create_manager(
+                stack.clients,
+                stack.names,
+                ModelManagerSettings(
+                    idle_grace_seconds=IDLE_GRACE, reap_interval_seconds=0.5,
+                    poll_interval_seconds=1, poll_max_interval_seconds=1,
+                ),
+                fast_worker_settings(),
+                rekognition=client,
+            )  # fmt: skip
+            task = asyncio.create_task(run_manager(manager, manager.ctx))
+            exits.push_async_callback(_stop, manager, task)
+            yield Runtime(stack, model, calls, client, tmp_path, server.endpoint_url)
+    finally:
+        await harness.stop_all()
+
+
+async def _stop(manager: Any, task: asyncio.Task[None]) -> None:
+    manager.stop()
+    await asyncio.wait_for(task, 30)
+
+
+async def completed(stack: Stack, n: int) -> list[dict[str, Any]]:
+    events = await stack.events_of("AnalysisCompleted")
+    return events if len(events) >= n else []
+
+
+async def test_three_jobs_one_start_and_a_stop_after_the_grace(runtime: Runtime) -> None:
+    stack = runtime.stack
+    workers = [await start_ingest(stack), await start_framer(stack)]
+    inferer = await create_inferer(
+        stack.clients, stack.names,
+        InfererSettings(wait_delay_seconds=1, lease_seconds=30),
+        fast_worker_settings(), rekognition=runtime.client,
+    )  # fmt: skip
+    workers.append(RunningWorker(inferer))
+    try:
+        state = await RuntimeStore(stack.clients.dynamodb, stack.names.table("runtime")).state(
+            runtime.model
+        )
+        assert state.status is ModelRuntimeStatus.STOPPED
+        await asyncio.gather(
+            *(
+                stack.clients.s3.put_object(
+                    Bucket=stack.names.media_bucket,
+                    Key=f"analysis/acme/shelf-{n}.jpg",
+                    Body=red_square_jpeg(),
+                )
+                for n in range(3)
+            )
+        )
+        done = await eventually(lambda: completed(stack, 3), timeout=90, message="3 jobs done")
+        ended = time.monotonic()
+        assert len(runtime.start_calls) == 1  # three jobs, one StartProjectVersion
+        for event in done:
+            bucket = stack.names.artifacts_bucket
+            response = await stack.clients.s3.get_object(
+                Bucket=bucket, Key=event["detail"]["summary_key"]
+            )
+            summary = json.loads(await response["Body"].read())
+            assert summary["frame_count"] == 1
+            assert summary["brands"]["acme"]["frames"] == 1
+        stopped = await eventually(
+            lambda: stack.events_of("ModelStopped"), timeout=IDLE_GRACE + 30, interval=0.2,
+            message="the model stopped",
+        )  # fmt: skip
+        assert time.monotonic() - ended <= IDLE_GRACE + 30
+        assert stopped[0]["detail"]["running_seconds"] > 0
+        (running,) = await stack.events_of("ModelRunning")
+        assert running["detail"]["project_version_arn"] == runtime.model
+        state = await RuntimeStore(stack.clients.dynamodb, stack.names.table("runtime")).state(
+            runtime.model
+        )
+        assert state.status is ModelRuntimeStatus.STOPPED
+        assert state.start_calls == 1
+        assert state.running_seconds > 0
+        assert state.busy_seconds > 0
+    finally:
+        for worker in workers:
+            await worker.stop()
+
+
+async def test_a_killed_inferer_the_job_still_completes_once(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    stack = runtime.stack
+    workers = [
+        await start_ingest(stack),
+        await start_framer(stack, FramerSettings(analysis_interval_ms=100, batch_size_frames=4)),
+    ]
+    env = stack.env() | {
+        "BRANDLENS_AWS_REKOGNITION_ENDPOINT_URL": runtime.server_url,
+        "BRANDLENS_INFERER_WAIT_DELAY_SECONDS": "1",
+        "BRANDLENS_INFERER_LEASE_SECONDS": "20",
+        "BRANDLENS_INFERER_MAX_IN_FLIGHT_FRAMES": "2",
+        "BRANDLENS_INFERER_RATE_PER_INFERENCE_UNIT": "4",
+        "BRANDLENS_INFERER_WORKER_MAX_IN_FLIGHT_MESSAGES": "1",
+        "BRANDLENS_INFERER_WORKER_WAIT_TIME_SECONDS": "1",
+        "BRANDLENS_INFERER_WORKER_VISIBILITY_TIMEOUT_SECONDS": "5",
+    }
+    runtime_store = RuntimeStore(stack.clients.dynamodb, stack.names.table("runtime"))
+    first = await start_service("brandlens_inferer", env, tmp_path / "inferer-1.log")
+    second = None
+    try:
+        video = make_mp4(tmp_path / "clip.mp4", seconds=4.0, size="320x180")
+        await stack.clients.s3.put_object(
+            Bucket=stack.names.media_bucket, Key="analysis/acme/clip.mp4", Body=video
+        )
+
+        async def some_batches_done() -> Any:
+            rows = (await stack.clients.dynamodb.scan(TableName=stack.names.table("jobs")))["Items"]
+            return [r for r in rows if int(r.get("batches_done", {}).get("N", "0")) >= 2]
+
+        (row,) = await eventually(some_batches_done, timeout=90, message="two batches analysed")
+        job_id = row["job_id"]["S"]
+        first.send_signal(signal.SIGKILL)
+        await first.wait()
+        # the job is alive, its lease too: the model keeps running
+        await asyncio.sleep(IDLE_GRACE + 2)
+        assert (await runtime_store.state(runtime.model)).status is ModelRuntimeStatus.RUNNING
+        assert not await stack.events_of("ModelStopped")
+        second = await start_service("brandlens_inferer", env, tmp_path / "inferer-2.log")
+        done = await eventually(lambda: completed(stack, 1), timeout=120, message="job completed")
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.returncode is None:
+                proc.send_signal(signal.SIGTERM)
+                await proc.wait()
+        for worker in workers:
+            await worker.stop()
+    detail = done[0]["detail"]
+    assert detail["job_id"] == job_id
+    response = await stack.clients.s3.get_object(
+        Bucket=stack.names.artifacts_bucket, Key=detail["summary_key"]
+    )
+    summary = json.loads(await response["Body"].read())
+    framed = next(
+        e for e in await stack.events_of("FramesExtracted") if e["detail"]["job_id"] == job_id
+    )
+    frame_count = framed["detail"]["frame_count"]
+    assert frame_count == 40  # 4 s, a frame every 100 ms
+    assert summary["frame_count"] == frame_count
+    assert summary["frame_indexes"] == list(range(frame_count))  # every frame, once
+    assert len(await stack.events_of("AnalysisCompleted")) == 1
