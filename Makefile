@@ -61,6 +61,8 @@ bench: install
 	$(BIN)/python bench/framer.py
 	$(BIN)/python bench/detector.py
 	$(BIN)/python bench/detector_server.py
+	$(BIN)/python bench/inferer.py
+	$(BIN)/python bench/cost.py
 
 clean:
 	rm -rf $(VENV) $(LS_VENV) .mypy_cache .ruff_cache .pytest_cache tests/artifacts .brandlens

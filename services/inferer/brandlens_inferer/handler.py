@@ -126,6 +126,7 @@ class InfererContext:
             min_rate=self.settings.min_rate,
             max_rate=self.settings.max_rate,
             max_in_flight=self.settings.max_in_flight_frames,
+            decrease=self.settings.rate_decrease,
         )
         self.limiters[model] = (started_at, limiter)
         return limiter

@@ -1,7 +1,8 @@
 """Adaptive rate for DetectCustomLabels: additive increase, multiplicative decrease.
 
 A token bucket whose rate starts at inference units x the rate one unit takes. Every
-throttled call (ProvisionedThroughputExceeded, Throttling) halves the rate; every
+throttled call (ProvisionedThroughputExceeded, Throttling) multiplies the rate by
+``decrease`` (0.85 by default); every
 ``rate`` successful calls (about a second's worth) add one call per second. A
 semaphore bounds the calls in flight, whatever the rate.
 """
@@ -21,7 +22,7 @@ class AdaptiveLimiter:
     min_rate: float
     max_rate: float
     max_in_flight: int
-    decrease: float = 0.5
+    decrease: float = 0.85
     _tokens: float = 1.0
     _updated: float = field(default_factory=time.monotonic)
     _successes: int = 0

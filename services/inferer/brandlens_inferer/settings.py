@@ -23,6 +23,9 @@ class InfererSettings(BaseSettings):
     )
     max_rate: float = Field(500.0, gt=0, description="The adaptive rate never exceeds this")
     min_rate: float = Field(0.5, gt=0, description="... nor falls below this")
+    rate_decrease: float = Field(
+        0.85, gt=0, lt=1, description="On a throttled call the rate is multiplied by this"
+    )
     max_in_flight_frames: int = Field(
         16, ge=1, le=1024, description="Most DetectCustomLabels calls at once (per process)"
     )
