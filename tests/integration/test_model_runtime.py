@@ -227,3 +227,29 @@ async def test_a_killed_inferer_the_job_still_completes_once(
     assert summary["frame_count"] == frame_count
     assert summary["frame_indexes"] == list(range(frame_count))  # every frame, once
     assert len(await stack.events_of("AnalysisCompleted")) == 1
+
+
+async def test_a_project_without_a_model_fails_its_analysis_with_the_reason(
+    runtime: Runtime,
+) -> None:
+    stack = runtime.stack
+    workers = [await start_ingest(stack), await start_framer(stack)]
+    inferer = await create_inferer(
+        stack.clients, stack.names, InfererSettings(), fast_worker_settings(),
+        rekognition=runtime.client,
+    )  # fmt: skip
+    workers.append(RunningWorker(inferer))
+    try:
+        await stack.clients.s3.put_object(
+            Bucket=stack.names.media_bucket, Key="analysis/fresh/shelf.jpg", Body=red_square_jpeg()
+        )
+        failed = await eventually(
+            lambda: stack.events_of("AnalysisFailed"), timeout=60, message="AnalysisFailed"
+        )
+    finally:
+        for worker in workers:
+            await worker.stop()
+    reason = failed[0]["detail"]["reason"]
+    assert "has no trained model yet" in reason
+    assert "brandlens train fresh" in reason
+    assert not runtime.start_calls
