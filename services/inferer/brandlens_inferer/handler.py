@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +48,7 @@ from brandlens_core.messages import FrameBatch, FrameRef
 from brandlens_core.projects import ProjectStore
 from brandlens_core.publisher import EventPublisher
 from brandlens_core.runtime import ModelRuntimeStatus, RuntimeStore
+from brandlens_inferer.aggregate import aggregate as build_summary
 from brandlens_inferer.limiter import AdaptiveLimiter
 from brandlens_inferer.settings import InfererSettings
 
@@ -315,7 +315,7 @@ async def maybe_complete(job_id: str, ctx: InfererContext) -> None:
 
 
 async def aggregate(job: Job, batch_count: int, ctx: InfererContext) -> dict[str, Any]:
-    """Per-brand frame counts from every batch's detections (issue 8 builds the rest)."""
+    """The job's summary from every batch's detections (see :mod:`.aggregate`)."""
     frames: dict[int, dict[str, Any]] = {}
     for index in range(batch_count):
         response = await ctx.s3.get_object(
@@ -325,31 +325,15 @@ async def aggregate(job: Job, batch_count: int, ctx: InfererContext) -> dict[str
             data = json.loads(await body.read())
         for frame in data["frames"]:
             frames[int(frame["index"])] = frame  # a frame counts once, whatever happened
-    brands: dict[str, dict[str, Any]] = defaultdict(
-        lambda: {"frames": 0, "first_seen_ms": None, "last_seen_ms": None, "max_confidence": 0.0}
+    summary = build_summary(
+        list(frames.values()),
+        job_id=job.job_id,
+        project=job.project,
+        model=job.model_arn,
+        media_kind=str(job.media.get("kind") or "video"),
+        settings=ctx.settings.aggregation(),
     )
-    for frame in sorted(frames.values(), key=lambda f: f["index"]):
-        for name in {label["name"] for label in frame["labels"]}:
-            entry = brands[name]
-            entry["frames"] += 1
-            stamp = frame["timestamp_ms"]
-            entry["first_seen_ms"] = (
-                stamp if entry["first_seen_ms"] is None else entry["first_seen_ms"]
-            )
-            entry["last_seen_ms"] = stamp
-            best = max(x["confidence"] or 0.0 for x in frame["labels"] if x["name"] == name)
-            entry["max_confidence"] = max(entry["max_confidence"], best)
-    total = len(frames)
-    for entry in brands.values():
-        entry["share_of_frames"] = round(entry["frames"] / total, 6) if total else 0.0
-    return {
-        "job_id": job.job_id,
-        "project": job.project,
-        "model": job.model_arn,
-        "frame_count": total,
-        "frame_indexes": sorted(frames),
-        "brands": dict(brands),
-    }
+    return summary.model_dump(mode="json")
 
 
 async def fail_job(job: Job, reason: str, ctx: InfererContext, *, model: str | None) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from brandlens_inferer.aggregate import AggregationSettings
+
 
 class InfererSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BRANDLENS_INFERER_", extra="ignore")
@@ -35,6 +37,22 @@ class InfererSettings(BaseSettings):
     min_confidence: float | None = Field(
         None, ge=0, le=100, description="MinConfidence; unset: the model's own threshold"
     )
+    merge_gap_ms: float = Field(
+        2000.0, ge=0, description="Appearances closer than this are one appearance"
+    )
+    min_box_share: float = Field(
+        0.005, ge=0, le=1, description="Share of the frame a box needs for qualifying time"
+    )
+    min_duration_ms: float = Field(
+        2000.0, ge=0, description="Continuous time needed for qualifying screen time"
+    )
     aggregation_claim_seconds: float = Field(
         300.0, gt=0, description="A started aggregation is taken over after this"
     )
+
+    def aggregation(self) -> AggregationSettings:
+        return AggregationSettings(
+            merge_gap_ms=self.merge_gap_ms,
+            min_box_share=self.min_box_share,
+            min_duration_ms=self.min_duration_ms,
+        )
