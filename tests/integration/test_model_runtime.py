@@ -145,6 +145,11 @@ async def test_three_jobs_one_start_and_a_stop_after_the_grace(runtime: Runtime)
             summary = json.loads(await response["Body"].read())
             assert summary["frame_count"] == 1
             assert summary["brands"]["acme"]["frames"] == 1
+            (appearance,) = summary["brands"]["acme"]["appearances"]
+            proof = await stack.clients.s3.get_object(
+                Bucket=bucket, Key=appearance["proof_thumbnail_key"]
+            )
+            assert (await proof["Body"].read())[:2] == b"\xff\xd8"  # a JPEG
         stopped = await eventually(
             lambda: stack.events_of("ModelStopped"), timeout=IDLE_GRACE + 30, interval=0.2,
             message="the model stopped",

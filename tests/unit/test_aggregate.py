@@ -121,3 +121,27 @@ def test_images_list_their_detections() -> None:
 
 def test_timecode() -> None:
     assert timecode(3_723_456) == "01:02:03.456"
+
+
+def test_proof_thumbnail_draws_the_box_and_names_the_brand() -> None:
+    import io
+
+    from PIL import Image
+
+    from brandlens_inferer.thumbnails import draw_proof, thumbnail_key
+
+    plain = io.BytesIO()
+    Image.new("RGB", (960, 540), (40, 40, 40)).save(plain, format="JPEG")
+    proof = draw_proof(
+        plain.getvalue(), [label("acme", box=(0.25, 0.25, 0.5, 0.5))], "acme 00:00:01.000"
+    )
+    with Image.open(io.BytesIO(proof)) as img:
+        assert img.size == (480, 270)
+        rgb = img.convert("RGB")
+        r, g, b = rgb.getpixel((120, 135))  # on the left edge of the box
+        assert r > 200
+        assert g > 150
+        assert b < 100
+        assert rgb.getpixel((240, 135))[0] < 80  # inside: the frame, untouched
+    assert thumbnail_key("j", "Ben & Jerry's", 0).startswith("results/j/proof/ben-jerry-s-")
+    assert thumbnail_key("j", "a/b", 1) != thumbnail_key("j", "a b", 1)

@@ -49,8 +49,10 @@ from brandlens_core.projects import ProjectStore
 from brandlens_core.publisher import EventPublisher
 from brandlens_core.runtime import ModelRuntimeStatus, RuntimeStore
 from brandlens_inferer.aggregate import aggregate as build_summary
+from brandlens_inferer.aggregate import timecode
 from brandlens_inferer.limiter import AdaptiveLimiter
 from brandlens_inferer.settings import InfererSettings
+from brandlens_inferer.thumbnails import draw_proof, thumbnail_key
 
 log = get_logger(__name__)
 
@@ -333,6 +335,20 @@ async def aggregate(job: Job, batch_count: int, ctx: InfererContext) -> dict[str
         media_kind=str(job.media.get("kind") or "video"),
         settings=ctx.settings.aggregation(),
     )
+    for brand, stats in summary.brands.items():
+        for number, appearance in enumerate(stats.appearances):
+            frame = frames[appearance.proof_frame_index]
+            own = [x for x in frame["labels"] if x.get("name") == brand]
+            response = await ctx.s3.get_object(Bucket=ctx.artifacts_bucket, Key=frame["key"])
+            async with response["Body"] as body:
+                jpeg = await body.read()
+            caption = f"{brand}  {timecode(float(frame['timestamp_ms']))}"
+            proof = await asyncio.to_thread(draw_proof, jpeg, own, caption)
+            key = thumbnail_key(job.job_id, brand, number)
+            await ctx.s3.put_object(
+                Bucket=ctx.artifacts_bucket, Key=key, Body=proof, ContentType="image/jpeg"
+            )
+            appearance.proof_thumbnail_key = key
     return summary.model_dump(mode="json")
 
 
