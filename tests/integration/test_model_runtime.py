@@ -150,6 +150,12 @@ async def test_three_jobs_one_start_and_a_stop_after_the_grace(runtime: Runtime)
                 Bucket=bucket, Key=appearance["proof_thumbnail_key"]
             )
             assert (await proof["Body"].read())[:2] == b"\xff\xd8"  # a JPEG
+            report = await stack.clients.s3.get_object(
+                Bucket=bucket, Key=event["detail"]["report_key"]
+            )
+            html = (await report["Body"].read()).decode()
+            assert html.startswith("<!doctype html>")
+            assert "data:image/jpeg;base64," in html  # the proof, embedded
         stopped = await eventually(
             lambda: stack.events_of("ModelStopped"), timeout=IDLE_GRACE + 30, interval=0.2,
             message="the model stopped",

@@ -145,3 +145,22 @@ def test_proof_thumbnail_draws_the_box_and_names_the_brand() -> None:
         assert rgb.getpixel((240, 135))[0] < 80  # inside: the frame, untouched
     assert thumbnail_key("j", "Ben & Jerry's", 0).startswith("results/j/proof/ben-jerry-s-")
     assert thumbnail_key("j", "a/b", 1) != thumbnail_key("j", "a b", 1)
+
+
+def test_the_report_is_self_contained_and_shows_every_part() -> None:
+    import re
+
+    from brandlens_inferer.report import render
+
+    both = [label("acme", 80, (0.0, 0.0, 0.2, 0.2)), label("Ben & <Jerry>", 70)]
+    summary = run(frames(1000, [both, both, [label("acme")], [], []]))
+    summary.brands["acme"].appearances[0].proof_thumbnail_key = "results/j/proof/acme.jpg"
+    html = render(summary, {"results/j/proof/acme.jpg": b"\xff\xd8fakejpeg"})
+    assert "Ben &amp; &lt;Jerry&gt;" in html  # brand names are escaped
+    assert "<script" not in html
+    # nothing loaded from elsewhere: every src is a data: URI, no external links
+    assert all(src.startswith("data:") for src in re.findall(r"src='([^']*)'", html))
+    assert "http://" not in html
+    assert "https://" not in html
+    for part in ("screen-time", "timeline", "per-minute", "class='map'", "class='proof'"):
+        assert part in html

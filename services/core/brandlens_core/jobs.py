@@ -66,6 +66,7 @@ class Job(BaseModel):
     batches_done: int = Field(default=0, description="frame batches analysed (inferer)")
     aggregation_started_at: float | None = None
     summary_key: str | None = None
+    report_key: str | None = None
 
     @property
     def terminal(self) -> bool:

@@ -48,9 +48,10 @@ from brandlens_core.messages import FrameBatch, FrameRef
 from brandlens_core.projects import ProjectStore
 from brandlens_core.publisher import EventPublisher
 from brandlens_core.runtime import ModelRuntimeStatus, RuntimeStore
+from brandlens_inferer.aggregate import Summary, timecode
 from brandlens_inferer.aggregate import aggregate as build_summary
-from brandlens_inferer.aggregate import timecode
 from brandlens_inferer.limiter import AdaptiveLimiter
+from brandlens_inferer.report import render as render_report
 from brandlens_inferer.settings import InfererSettings
 from brandlens_inferer.thumbnails import draw_proof, thumbnail_key
 
@@ -286,14 +287,22 @@ async def maybe_complete(job_id: str, ctx: InfererContext) -> None:
         job_id, now, now - ctx.settings.aggregation_claim_seconds
     ):
         return
-    summary = await aggregate(job, batch_count, ctx)
+    summary, thumbnails = await aggregate(job, batch_count, ctx)
     key = f"results/{job_id}/summary.json"
     await ctx.s3.put_object(
-        Bucket=ctx.artifacts_bucket, Key=key, Body=json.dumps(summary, indent=2).encode(),
-        ContentType="application/json",
+        Bucket=ctx.artifacts_bucket, Key=key,
+        Body=summary.model_dump_json(indent=2).encode(), ContentType="application/json",
+    )  # fmt: skip
+    report_key = f"results/{job_id}/report.html"
+    html = await asyncio.to_thread(render_report, summary, thumbnails)
+    await ctx.s3.put_object(
+        Bucket=ctx.artifacts_bucket, Key=report_key, Body=html.encode(),
+        ContentType="text/html; charset=utf-8",
     )  # fmt: skip
     try:
-        job = await ctx.jobs.transition(job_id, JobStatus.COMPLETED, fields={"summary_key": key})
+        job = await ctx.jobs.transition(
+            job_id, JobStatus.COMPLETED, fields={"summary_key": key, "report_key": report_key}
+        )
     except InvalidTransitionError:
         job = await ctx.jobs.get(job_id)
         if job.status is not JobStatus.COMPLETED:
@@ -307,16 +316,19 @@ async def maybe_complete(job_id: str, ctx: InfererContext) -> None:
             job_id=job_id,
             project=job.project or "",
             summary_key=key,
-            frame_count=summary["frame_count"],
-            brands=sorted(summary["brands"]),
+            report_key=report_key,
+            frame_count=summary.frame_count,
+            brands=sorted(summary.brands),
         ),
     )
     if job.model_arn:
         await ctx.runtime.release(job.model_arn, job_id)
-    log.info("job.analysed", frames=summary["frame_count"], brands=sorted(summary["brands"]))
+    log.info("job.analysed", frames=summary.frame_count, brands=sorted(summary.brands))
 
 
-async def aggregate(job: Job, batch_count: int, ctx: InfererContext) -> dict[str, Any]:
+async def aggregate(
+    job: Job, batch_count: int, ctx: InfererContext
+) -> tuple[Summary, dict[str, bytes]]:
     """The job's summary from every batch's detections (see :mod:`.aggregate`)."""
     frames: dict[int, dict[str, Any]] = {}
     for index in range(batch_count):
@@ -335,6 +347,7 @@ async def aggregate(job: Job, batch_count: int, ctx: InfererContext) -> dict[str
         media_kind=str(job.media.get("kind") or "video"),
         settings=ctx.settings.aggregation(),
     )
+    thumbnails: dict[str, bytes] = {}
     for brand, stats in summary.brands.items():
         for number, appearance in enumerate(stats.appearances):
             frame = frames[appearance.proof_frame_index]
@@ -349,7 +362,8 @@ async def aggregate(job: Job, batch_count: int, ctx: InfererContext) -> dict[str
                 Bucket=ctx.artifacts_bucket, Key=key, Body=proof, ContentType="image/jpeg"
             )
             appearance.proof_thumbnail_key = key
-    return summary.model_dump(mode="json")
+            thumbnails[key] = proof
+    return summary, thumbnails
 
 
 async def fail_job(job: Job, reason: str, ctx: InfererContext, *, model: str | None) -> None:

@@ -1,0 +1,161 @@
+"""A self-contained HTML report of one job: no scripts, fonts or images from elsewhere.
+
+Charts are inline SVG; proof thumbnails are embedded as ``data:`` URIs. Everything
+shown comes from the job's summary (:class:`brandlens_inferer.aggregate.Summary`).
+"""
+
+from __future__ import annotations
+
+import base64
+from html import escape
+
+from brandlens_inferer.aggregate import BrandStats, Summary
+
+PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2"]
+
+STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem;color:#222}
+h1{font-size:1.5rem}h2{font-size:1.2rem;margin-top:2rem}h3{font-size:1rem}
+table{border-collapse:collapse;margin:.5rem 0}
+td,th{padding:.3rem .6rem;border-bottom:1px solid #ddd;text-align:right}
+th:first-child,td:first-child{text-align:left}.muted{color:#777}
+.proofs{display:flex;flex-wrap:wrap;gap:.75rem}.proofs figure{margin:0}
+.proofs img{max-width:320px;border:1px solid #ccc}figcaption{font-size:.8rem;color:#555}
+.map td{width:2.2rem;height:2.2rem;text-align:center;border:1px solid #eee}
+"""
+
+
+def _ms(ms: float) -> str:
+    return f"{ms / 1000:.1f} s"
+
+
+def _color(index: int) -> str:
+    return PALETTE[index % len(PALETTE)]
+
+
+def screen_time_bars(summary: Summary) -> str:
+    brands = sorted(summary.brands.values(), key=lambda b: -b.screen_time_ms)
+    if not brands:
+        return "<p class='muted'>No brand was detected.</p>"
+    longest = max(b.screen_time_ms for b in brands) or 1.0
+    rows = []
+    for i, b in enumerate(brands):
+        width = 400 * b.screen_time_ms / longest
+        rows.append(
+            f"<g transform='translate(0,{i * 26})'><text x='0' y='16'>{escape(b.brand)}</text>"
+            f"<rect class='bar' x='140' y='4' width='{width:.1f}' height='16' fill='{_color(i)}'/>"
+            f"<text x='{146 + width:.1f}' y='16'>{_ms(b.screen_time_ms)} "
+            f"({100 * b.share_of_voice:.0f} %)</text></g>"
+        )
+    height = 26 * len(brands) + 4
+    return (
+        f"<svg class='chart screen-time' width='680' height='{height}' role='img' "
+        f"aria-label='screen time per brand'>{''.join(rows)}</svg>"
+    )
+
+
+def timeline(summary: Summary) -> str:
+    if not summary.brands or summary.duration_ms <= 0:
+        return ""
+    scale = 600 / summary.duration_ms
+    rows = []
+    for i, b in enumerate(sorted(summary.brands.values(), key=lambda b: b.first_seen_ms)):
+        bars = "".join(
+            f"<rect class='appearance' x='{140 + a.start_ms * scale:.1f}' y='4' "
+            f"width='{max(a.duration_ms * scale, 1.5):.1f}' height='16' fill='{_color(i)}'>"
+            f"<title>{escape(b.brand)} {a.start_timecode}-{a.end_timecode}</title></rect>"
+            for a in b.appearances
+        )
+        rows.append(
+            f"<g transform='translate(0,{i * 26})'><text x='0' y='16'>{escape(b.brand)}</text>"
+            f"<line x1='140' y1='12' x2='740' y2='12' stroke='#eee'/>{bars}</g>"
+        )
+    height = 26 * len(summary.brands) + 20
+    axis = f"<text x='140' y='{height - 2}' class='muted'>0 s</text>" + (
+        f"<text x='700' y='{height - 2}' class='muted'>{_ms(summary.duration_ms)}</text>"
+    )
+    return (
+        f"<svg class='chart timeline' width='760' height='{height}' role='img' "
+        f"aria-label='appearances over time'>{''.join(rows)}{axis}</svg>"
+    )
+
+
+def per_minute(b: BrandStats, color: str) -> str:
+    if not b.per_minute:
+        return ""
+    width = max(12, min(40, 600 // len(b.per_minute)))
+    bars = "".join(
+        f"<rect class='minute' x='{i * width}' y='{100 - 100 * m.share:.1f}' "
+        f"width='{width - 2}' height='{100 * m.share:.1f}' fill='{color}'>"
+        f"<title>minute {m.minute}: {100 * m.share:.0f} % of frames, {m.seconds:.1f} s"
+        "</title></rect>"
+        for i, m in enumerate(b.per_minute)
+    )
+    return (
+        f"<svg class='chart per-minute' width='{width * len(b.per_minute)}' height='104' "
+        f"role='img' aria-label='share of frames per minute'>{bars}"
+        "<line x1='0' y1='100' x2='100%' y2='100' stroke='#999'/></svg>"
+    )
+
+
+def screen_map(b: BrandStats) -> str:
+    peak = max((c for row in b.screen_map for c in row), default=0) or 1
+    rows = "".join(
+        "<tr>"
+        + "".join(
+            f"<td style='background:rgba(214,39,40,{0.1 + 0.9 * c / peak:.2f})'>{c}</td>"
+            for c in row
+        )
+        + "</tr>"
+        for row in b.screen_map
+    )
+    return f"<table class='map' aria-label='where on screen'>{rows}</table>"
+
+
+def render(summary: Summary, thumbnails: dict[str, bytes]) -> str:
+    """The report; ``thumbnails`` maps proof keys to their JPEG bytes (embedded)."""
+    brands = sorted(summary.brands.values(), key=lambda b: -b.screen_time_ms)
+    table_rows = "".join(
+        f"<tr><td>{escape(b.brand)}</td><td>{_ms(b.screen_time_ms)}</td>"
+        f"<td>{_ms(b.qualifying_screen_time_ms)}</td><td>{len(b.appearances)}</td>"
+        f"<td>{100 * b.share_of_voice:.1f} %</td><td>{100 * b.share_of_frames:.1f} %</td>"
+        f"<td>{b.first_seen_timecode}</td><td>{b.last_seen_timecode}</td>"
+        f"<td>{b.mean_confidence:.1f} / {b.max_confidence:.1f}</td>"
+        f"<td>{100 * b.mean_box_share:.2f} %</td></tr>"
+        for b in brands
+    )
+    sections = []
+    for i, b in enumerate(brands):
+        proofs = []
+        for a in b.appearances:
+            data = thumbnails.get(a.proof_thumbnail_key or "")
+            if data is None:
+                continue
+            uri = "data:image/jpeg;base64," + base64.b64encode(data).decode()
+            proofs.append(
+                f"<figure><img class='proof' src='{uri}' alt='{escape(b.brand)} at "
+                f"{a.start_timecode}'><figcaption>{a.start_timecode} - {a.end_timecode} "
+                f"({_ms(a.duration_ms)})</figcaption></figure>"
+            )
+        sections.append(
+            f"<section class='brand'><h2>{escape(b.brand)}</h2>"
+            f"<h3>Share of sampled frames per minute</h3>{per_minute(b, _color(i))}"
+            f"<h3>Where on screen</h3>{screen_map(b)}"
+            f"<h3>Proof, one per appearance</h3><div class='proofs'>{''.join(proofs)}</div>"
+            "</section>"
+        )
+    title = f"brandlens report: {escape(summary.job_id)}"
+    return (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>{title}</title><style>{STYLE}</style></head><body>"
+        f"<h1>{title}</h1><p class='muted'>project {escape(summary.project or '-')}, "
+        f"{summary.media_kind}, {summary.frame_count} sampled frames over "
+        f"{_ms(summary.duration_ms)}; model {escape(summary.model or '-')}</p>"
+        f"<h2>Screen time and share of voice</h2>{screen_time_bars(summary)}"
+        f"<h2>Appearances over time</h2>{timeline(summary)}"
+        "<table class='brands'><thead><tr><th>brand</th><th>screen time</th>"
+        "<th>qualifying</th><th>appearances</th><th>share of voice</th><th>frames</th>"
+        "<th>first seen</th><th>last seen</th><th>confidence mean / max</th>"
+        f"<th>mean box share</th></tr></thead><tbody>{table_rows}</tbody></table>"
+        f"{''.join(sections)}</body></html>"
+    )
