@@ -119,3 +119,33 @@ async def test_train_and_models_commands(stack: Stack, tmp_path: Path) -> None:
     code, out = await brandlens("models", "shop", "--unpin", *at)
     assert code == 0
     assert not (await projects.get_project("shop")).current_model_pinned
+
+
+async def test_report_command_fetches_the_html(stack: Stack, tmp_path: Path) -> None:
+    from brandlens_core.events import Purpose
+    from brandlens_core.jobs import Job, JobStatus, JobStore
+
+    state = tmp_path / "state"
+    write_local_state(state, stack)
+    at = ("--state-dir", str(state))
+    jobs = JobStore(stack.clients.dynamodb, stack.names.table("jobs"))
+    await jobs.create(
+        Job(job_id="job-r", project="acme", purpose=Purpose.ANALYSIS, status=JobStatus.FRAMED)
+    )
+    code, out = await brandlens("report", "job-r", *at)
+    assert code == 1
+    assert "FRAMED: it has no report" in out
+    html = b"<!doctype html><html><body>report</body></html>"
+    await stack.clients.s3.put_object(
+        Bucket=stack.names.artifacts_bucket, Key="results/job-r/report.html", Body=html
+    )
+    await jobs.transition(
+        "job-r", JobStatus.COMPLETED, fields={"report_key": "results/job-r/report.html"}
+    )
+    out_path = tmp_path / "r.html"
+    code, out = await brandlens("report", "job-r", "--out", str(out_path), *at)
+    assert code == 0, out
+    assert out_path.read_bytes() == html
+    code, out = await brandlens("report", "job-nope", *at)
+    assert code == 1
+    assert "no job job-nope" in out

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import uuid
+import webbrowser
 from pathlib import Path
 
 import click
@@ -13,6 +15,7 @@ from rich.table import Table
 from brandlens_cli import main as m
 from brandlens_cli.target import Target
 from brandlens_core.aws import AwsClients
+from brandlens_core.jobs import JobNotFoundError, JobStore
 from brandlens_core.projects import ConflictError, ProjectNotFoundError, ProjectStore
 from brandlens_trainer.handler import Command
 from brandlens_trainer.models import ModelStore
@@ -130,7 +133,55 @@ def _f(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
-COMMANDS: list[click.Command] = [train_command, models_command]
+@click.command("report")
+@click.argument("job_id")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    default=None,
+    help="Where to write the HTML (default: STATE_DIR/reports/JOB_ID.html).",
+)
+@click.option("--open", "open_it", is_flag=True, help="Open it in the default browser.")
+@m.target_options
+def report_command(
+    job_id: str, out: Path | None, open_it: bool, use_aws: bool, state_dir: Path
+) -> None:
+    """Fetch the HTML report of an analysed job (self-contained: opens offline)."""
+    target = m._target(use_aws, state_dir)
+    path = out or state_dir / "reports" / f"{job_id}.html"
+    sys.exit(m._run(_report(target, job_id, path, open_it)))
+
+
+async def _report(target: Target, job_id: str, path: Path, open_it: bool) -> int:
+    async with AwsClients(target.aws, services=("dynamodb", "s3")) as clients:
+        try:
+            job = await JobStore(clients.dynamodb, target.jobs_table).get(job_id)
+        except JobNotFoundError:
+            raise click.ClickException(f"no job {job_id}") from None
+        if not job.report_key:
+            raise click.ClickException(
+                f"job {job_id} is {job.status.value}: it has no report "
+                "(reports are made when an analysis completes)"
+            )
+        response = await clients.s3.get_object(
+            Bucket=target.names.artifacts_bucket, Key=job.report_key
+        )
+        async with response["Body"] as body:
+            html = await body.read()
+    written = await asyncio.to_thread(_write, path, html)
+    m.console.print(f"report of {job_id}: {written}")
+    if open_it:
+        webbrowser.open(written.as_uri())
+    return 0
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path.resolve()
+
+
+COMMANDS: list[click.Command] = [train_command, models_command, report_command]
 
 
 for _command in COMMANDS:  # registered here, so importing this module first works too
