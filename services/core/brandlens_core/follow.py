@@ -11,6 +11,8 @@ loses the chain nor doubles it.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from brandlens_core.aws import Client
 from brandlens_core.projects import ConflictError, ProjectStore
 
@@ -38,3 +40,32 @@ async def send_delayed(sqs: Client, queue_url: str, body: str, delay_seconds: in
         MessageBody=body,
         DelaySeconds=max(0, min(delay_seconds, SQS_MAX_DELAY_SECONDS)),
     )
+
+
+def poll_action(row_seq: int, seq: int) -> Literal["act", "resend", "stale"]:
+    """What poll ``seq`` does given the row's ``poll_seq``: act on it, re-send the next
+    one (a redelivery after ``seq + 1`` was recorded), or nothing (a stale chain)."""
+    if row_seq == seq:
+        return "act"
+    if row_seq == seq + 1:
+        return "resend"
+    return "stale"
+
+
+async def schedule(
+    store: ProjectStore,
+    project: str,
+    item: str,
+    seq: int,
+    *,
+    sqs: Client,
+    queue_url: str,
+    body: str,
+    first_seconds: float,
+    max_seconds: float,
+    resend: bool = False,
+) -> None:
+    """Claim poll ``seq`` on a projects-table row (unless re-sending it) and send it delayed."""
+    if not resend and not await claim_next(store, project, item, seq):
+        return
+    await send_delayed(sqs, queue_url, body, backoff_delay(seq, first_seconds, max_seconds))

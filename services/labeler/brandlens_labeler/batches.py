@@ -15,7 +15,6 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from brandlens_core.events import deterministic_id, utc_now
-from brandlens_core.follow import claim_next
 from brandlens_core.projects import ConflictError, LabelingBackend, ProjectStore
 
 
@@ -132,10 +131,6 @@ class BatchStore:
         await self.projects.update(
             batch.project, batch.item, {}, add_to_set={"published": detail_type}
         )
-
-    async def next_poll(self, batch: Batch, seq: int) -> bool:
-        """Move ``poll_seq`` from ``seq - 1`` to ``seq``; False if another check did first."""
-        return await claim_next(self.projects, batch.project, batch.item, seq)
 
     # -- datasets --------------------------------------------------------------------------------
 

@@ -49,7 +49,7 @@ from brandlens_core.events import (
     deterministic_id,
     parse_event,
 )
-from brandlens_core.follow import backoff_delay, send_delayed
+from brandlens_core.follow import poll_action, schedule
 from brandlens_core.jobs import InvalidTransitionError, Job, JobNotFoundError, JobStatus, JobStore
 from brandlens_core.logging import get_logger
 from brandlens_core.projects import (
@@ -778,24 +778,23 @@ async def schedule_poll(
     batch: Batch, seq: int, ctx: LabelerContext, *, resend: bool = False
 ) -> None:
     """Send poll ``seq`` (delayed). The batch row's ``poll_seq`` is the one live chain."""
-    if not resend and not await ctx.batches.next_poll(batch, seq):
-        return
     command = Command(command="poll", project=batch.project, batch_id=batch.batch_id, seq=seq)
-    delay = backoff_delay(
-        seq, ctx.settings.poll_interval_seconds, ctx.settings.poll_max_interval_seconds
-    )
-    await send_delayed(ctx.sqs, ctx.queue_url, command.model_dump_json(), delay)
+    await schedule(
+        ctx.projects, batch.project, batch.item, seq,
+        sqs=ctx.sqs, queue_url=ctx.queue_url, body=command.model_dump_json(),
+        first_seconds=ctx.settings.poll_interval_seconds,
+        max_seconds=ctx.settings.poll_max_interval_seconds, resend=resend,
+    )  # fmt: skip
 
 
 async def on_poll(batch: Batch, seq: int, ctx: LabelerContext) -> None:
     if batch.status is not BatchStatus.OPEN:
         return
-    if batch.poll_seq == seq + 1:
-        # a redelivery after the next poll was recorded: make sure it was sent
+    action = poll_action(batch.poll_seq, seq)
+    if action == "resend":  # a redelivery after the next poll was recorded: send it again
         await schedule_poll(batch, seq + 1, ctx, resend=True)
+    if action != "act":
         return
-    if batch.poll_seq != seq:
-        return  # a stale chain
     still_open = await check_batch(batch, ctx)
     if still_open:
         current = await ctx.batches.get(batch.project, batch.batch_id)

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from brandlens_core.aws import Client, error_code
 from brandlens_core.envelopes import InvalidMessageError
 from brandlens_core.events import Event, ModelFailed, ModelRunning, ModelStopped, deterministic_id
-from brandlens_core.follow import backoff_delay, send_delayed
+from brandlens_core.follow import backoff_delay, poll_action, send_delayed
 from brandlens_core.logging import get_logger
 from brandlens_core.publisher import EventPublisher
 from brandlens_core.runtime import (
@@ -184,10 +184,10 @@ async def on_follow(model: str, seq: int, ctx: ManagerContext) -> None:
     state = await ctx.runtime.state(model)
     if state.status not in (Status.STARTING, Status.STOPPING):
         return
-    if state.poll_seq == seq + 1:
+    action = poll_action(state.poll_seq, seq)
+    if action == "resend":
         await schedule_follow(state, ctx, resend=True)
-        return
-    if state.poll_seq != seq:
+    if action != "act":
         return
     described = await _describe(model, ctx)
     if described is None:

@@ -36,7 +36,7 @@ from brandlens_core.events import (
     parse_event,
     utc_now,
 )
-from brandlens_core.follow import backoff_delay, claim_next, send_delayed
+from brandlens_core.follow import poll_action, schedule
 from brandlens_core.logging import get_logger
 from brandlens_core.projects import PROJECT_RE, ConflictError, Project, ProjectStore
 from brandlens_core.publisher import EventPublisher
@@ -279,22 +279,22 @@ async def _describe(project_arn: str, version: str, ctx: TrainerContext) -> dict
 async def schedule_follow(
     model: ModelVersion, seq: int, ctx: TrainerContext, *, resend: bool = False
 ) -> None:
-    if not resend and not await claim_next(ctx.projects, model.project, model.item, seq):
-        return
     command = Command(command="follow", project=model.project, version=model.version, seq=seq)
-    delay = backoff_delay(
-        seq, ctx.settings.poll_interval_seconds, ctx.settings.poll_max_interval_seconds
-    )
-    await send_delayed(ctx.sqs, ctx.queue_url, command.model_dump_json(), delay)
+    await schedule(
+        ctx.projects, model.project, model.item, seq,
+        sqs=ctx.sqs, queue_url=ctx.queue_url, body=command.model_dump_json(),
+        first_seconds=ctx.settings.poll_interval_seconds,
+        max_seconds=ctx.settings.poll_max_interval_seconds, resend=resend,
+    )  # fmt: skip
 
 
 async def on_follow(model: ModelVersion, seq: int, ctx: TrainerContext) -> None:
     if model.status is not ModelStatus.TRAINING:
         return
-    if model.poll_seq == seq + 1:
+    action = poll_action(model.poll_seq, seq)
+    if action == "resend":
         await schedule_follow(model, seq + 1, ctx, resend=True)
-        return
-    if model.poll_seq != seq:
+    if action != "act":
         return
     try:
         still_training = await look(model, ctx)
