@@ -903,8 +903,9 @@ async def fail_batch(batch: Batch, reason: str, ctx: LabelerContext) -> None:
     await _finish_failed(batch, ctx)
 
 
-async def _finish_failed(batch: Batch, ctx: LabelerContext) -> None:
-    reason = batch.reason or "labelling failed"
+async def _finish_failed(batch: Batch, ctx: LabelerContext, reason: str | None = None) -> None:
+    """The batch's jobs FAILED and one LabelingFailed (``reason``: the batch's, by default)."""
+    reason = reason or batch.reason or "labelling failed"
     for job_id in batch.job_ids:
         await _job_to(job_id, JobStatus.FAILED, ctx, reason=reason)
     await _publish_batch_event(
@@ -956,18 +957,7 @@ async def build_dataset(trigger: Batch, ctx: LabelerContext) -> None:
         except LabelingError as exc:
             reason = str(exc)
             log.warning("dataset.cannot_train", reason=reason)
-            for job_id in trigger.job_ids:
-                await _job_to(job_id, JobStatus.FAILED, ctx, reason=reason)
-            await _publish_batch_event(
-                trigger,
-                LabelingFailed(
-                    event_id=deterministic_id("LabelingFailed", trigger.project, trigger.batch_id),
-                    project=trigger.project,
-                    batch_id=trigger.batch_id,
-                    reason=reason,
-                ),
-                ctx,
-            )
+            await _finish_failed(trigger, ctx, reason)
             return
     for job_id in trigger.job_ids:
         await _job_to(job_id, JobStatus.COMPLETED, ctx)
