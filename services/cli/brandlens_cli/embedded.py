@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from brandlens_core.apikeys import ApiKeyStore
 from brandlens_core.aws import AwsClients
 from brandlens_core.settings import AwsSettings
 from brandlens_core.stack import StackNames, define, deploy
@@ -206,6 +207,8 @@ class EmbeddedStack:
     label_studio: bool = False  # also run a Label Studio (from .venv-labelstudio)
     label_studio_server: Any = None
     labeler_webhook_port: int = 0
+    api_port: int = 0  # the REST API (served by ingest); 0: a free one at start
+    api_key: str | None = None  # an admin key made at start (also in STATE_DIR/api-key)
     processes: dict[str, ServiceProcess] = field(default_factory=dict)
 
     @property
@@ -221,6 +224,14 @@ class EmbeddedStack:
     @property
     def state_file(self) -> Path:
         return self.state_dir / "local.json"
+
+    @property
+    def api_url(self) -> str | None:
+        return f"http://127.0.0.1:{self.api_port}" if self.api_port else None
+
+    @property
+    def api_key_file(self) -> Path:
+        return self.state_dir / "api-key"
 
     @property
     def model_server_url(self) -> str:
@@ -242,6 +253,11 @@ class EmbeddedStack:
             }
         variable = f"BRANDLENS_{name.upper().replace('-', '_')}_WORKER_HEARTBEAT_FILE"
         env = self.env() | {variable: str((self.state_dir / f"{name}.alive").resolve())}
+        if name == "ingest":
+            env |= {
+                "BRANDLENS_INGEST_API_PORT": str(self.api_port),
+                "BRANDLENS_INGEST_API_HOST": "127.0.0.1",
+            }
         if name == "labeler" and self.label_studio_server is not None:
             ls = self.label_studio_server
             env |= {
@@ -262,6 +278,14 @@ class EmbeddedStack:
             settings = AwsSettings(region=self.region, endpoint_url=self.endpoint_url)
             async with AwsClients(settings) as clients:
                 await deploy(clients, define(self.names))
+                if "ingest" in self.services:
+                    self.api_key, _ = await ApiKeyStore(
+                        clients.dynamodb, self.names.table("apikeys")
+                    ).create("local stack", admin=True)
+        if "ingest" in self.services:
+            self.api_port = self.api_port or free_port()
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            _write_private(self.api_key_file, f"{self.api_key}\n")
         if "model-server" in self.services:
             self.model_server_port = free_port()
         if self.label_studio:
@@ -284,6 +308,23 @@ class EmbeddedStack:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.state_file.write_text(json.dumps(self.describe(), indent=2))
 
+    async def wait_for_api(self, timeout_seconds: float = 30.0) -> None:
+        """Until the REST API answers /health (ingest binds it a moment after it starts)."""
+        if self.api_url is None:
+            return
+        deadline = time.monotonic() + timeout_seconds
+        while True:
+            try:
+                await asyncio.to_thread(_get, f"{self.api_url}/health")
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"the REST API did not answer on {self.api_url} in {timeout_seconds:.0f}s; "
+                        f"see {self.state_dir / 'logs' / 'ingest.log'}"
+                    ) from None
+                await asyncio.sleep(0.2)
+
     def describe(self) -> dict[str, Any]:
         return {
             "endpoint_url": self.endpoint_url,
@@ -293,6 +334,8 @@ class EmbeddedStack:
             "pid": os.getpid(),
             "model_server_url": self.model_server_url if self.model_server_port else None,
             "label_studio_url": self.label_studio_server.url if self.label_studio_server else None,
+            "api_url": self.api_url,
+            "api_key_file": str(self.api_key_file.resolve()) if self.api_key else None,
             "media_bucket": self.names.media_bucket,
             "artifacts_bucket": self.names.artifacts_bucket,
         }
@@ -312,6 +355,19 @@ class EmbeddedStack:
             state = json.loads(self.state_file.read_text())
             if state.get("pid") == os.getpid():
                 self.state_file.unlink()
+
+
+def _get(url: str) -> None:
+    with urllib.request.urlopen(url, timeout=1):  # noqa: S310 - loopback http
+        pass
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a secret readable by this user only."""
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
 
 
 def read_local_state(state_dir: Path = Path(".brandlens")) -> dict[str, Any] | None:

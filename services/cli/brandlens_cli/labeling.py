@@ -93,6 +93,16 @@ def project_create(
     sys.exit(m._run(_project_create(target, project, update)))
 
 
+MANAGED_FIELDS = (
+    "label_studio_project_id",
+    "current_model_arn",
+    "current_model_pinned",
+    "rekognition_project_arn",
+    "owner",
+    "created_at",
+)
+
+
 def _short(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
         return "; ".join(
@@ -107,12 +117,9 @@ async def _project_create(target: Target, project: Project, update: bool) -> int
         if update:
             existing = await store.find_project(project.project)
             if existing is not None:
+                # what the services and the API recorded stays; only the settings change
                 project = project.model_copy(
-                    update={
-                        "label_studio_project_id": existing.label_studio_project_id,
-                        "current_model_arn": existing.current_model_arn,
-                        "created_at": existing.created_at,
-                    }
+                    update={name: getattr(existing, name) for name in MANAGED_FIELDS}
                 )
             await store.save_project(project)
         else:

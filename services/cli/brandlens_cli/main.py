@@ -502,6 +502,7 @@ async def _up(stack: EmbeddedStack) -> int:
         with _spinner("starting the local stack…"):
             try:
                 await stack.start()
+                await stack.wait_for_api()
             except RuntimeError as exc:
                 err_console.print(f"[red]error:[/] could not start the local stack: {exc}")
                 return 1
@@ -528,6 +529,9 @@ def _print_stack(stack: EmbeddedStack) -> None:
     )
     grid.add_row("jobs table", names.table("jobs"))
     grid.add_row("services", ", ".join(stack.processes) or "none")
+    if stack.api_url is not None:
+        grid.add_row("REST API", f"{stack.api_url}/v1 (document: /v1/openapi.json)")
+        grid.add_row("API key", f"{stack.api_key} (admin; also in {stack.api_key_file})")
     if stack.label_studio_server is not None:
         ls = stack.label_studio_server
         grid.add_row(
@@ -873,7 +877,7 @@ def _print_demo_results(samples: Sequence[DemoSample], tracked: Sequence[Tracked
 
 # Project, labelling and training commands live in their own modules, which add
 # themselves to `cli` when imported.
-from brandlens_cli import labeling, training  # noqa: E402, F401
+from brandlens_cli import analyze, labeling, training  # noqa: E402, F401
 
 if __name__ == "__main__":
     # Run as a script, this file is `__main__`; the command modules add their commands to

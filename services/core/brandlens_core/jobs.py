@@ -7,11 +7,12 @@ workers race. ``revision`` counts the changes.
 
 from __future__ import annotations
 
-from datetime import datetime
+import builtins
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 from brandlens_core.aws import Client, error_code
 from brandlens_core.dynamo import from_item, to_attr, to_item
@@ -67,6 +68,14 @@ class Job(BaseModel):
     aggregation_started_at: float | None = None
     summary_key: str | None = None
     report_key: str | None = None
+
+    @field_serializer("created_at", "updated_at", when_used="json")
+    def _fixed_width(self, value: datetime) -> str:
+        # Fixed width, so the by-project index orders jobs by time: pydantic's ISO form
+        # drops a zero fraction, and "…:32Z" would sort after "…:32.000001Z".
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC)
+        return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
     @property
     def terminal(self) -> bool:
@@ -301,6 +310,70 @@ class JobStore:
         jobs = [Job.from_item(i) for i in items]
         jobs.sort(key=lambda j: j.created_at, reverse=True)
         return jobs[:limit]
+
+    async def page(
+        self,
+        project: str,
+        *,
+        limit: int,
+        after: tuple[str, str] | None = None,
+        status: JobStatus | None = None,
+        purpose: str | None = None,
+        key: str | None = None,
+    ) -> tuple[builtins.list[Job], tuple[str, str] | None]:
+        """One page of ``project``'s jobs, newest first, filtered; and where the next page
+        starts (``(job_id, created_at)`` of this page's last job), or None at the end."""
+        filters: builtins.list[str] = []
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {":p": {"S": project}}
+        if status is not None:
+            filters.append("#status = :status")
+            names["#status"] = "status"
+            values[":status"] = {"S": status.value}
+        if purpose is not None:
+            filters.append("purpose = :purpose")
+            values[":purpose"] = {"S": purpose}
+        if key is not None:
+            filters.append("#media.#key = :key")
+            names |= {"#media": "media", "#key": "key"}
+            values[":key"] = {"S": key}
+        start: dict[str, Any] | None = None
+        if after is not None:
+            start = {
+                "job_id": {"S": after[0]},
+                "project": {"S": project},
+                "created_at": {"S": after[1]},
+            }
+        items: builtins.list[dict[str, Any]] = []
+        more = True
+        while len(items) <= limit and more:
+            kwargs: dict[str, Any] = {
+                "TableName": self._table,
+                "IndexName": "by-project",
+                "KeyConditionExpression": "project = :p",
+                "ExpressionAttributeValues": values,
+                "ScanIndexForward": False,
+                "Limit": limit + 1,
+            }
+            if filters:
+                kwargs["FilterExpression"] = " AND ".join(filters)
+            if names:
+                kwargs["ExpressionAttributeNames"] = names
+            if start is not None:
+                kwargs["ExclusiveStartKey"] = start
+            response = await self._db.query(**kwargs)
+            items.extend(response.get("Items", []))
+            start = response.get("LastEvaluatedKey")
+            more = start is not None
+        jobs = [Job.from_item(i) for i in items[:limit]]
+        # one item more than asked for (or an unfinished query) means another page exists
+        if jobs and (len(items) > limit or more):
+            return jobs, (jobs[-1].job_id, _created_at_attr(items[len(jobs) - 1]))
+        return jobs, None
+
+
+def _created_at_attr(item: dict[str, Any]) -> str:
+    return str(item["created_at"]["S"])
 
 
 async def publish_once(jobs: JobStore, publisher: EventPublisher, job: Job, event: Event) -> None:

@@ -12,7 +12,9 @@ conditional writes, so two workers racing on one row never lose an update.
 
 from __future__ import annotations
 
+import functools
 import re
+import sys
 import unicodedata
 from datetime import datetime
 from enum import StrEnum
@@ -29,6 +31,34 @@ PROJECT_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 
 MAX_BRANDS = 250  # Rekognition Custom Labels: at most 250 labels per dataset
 MAX_BRAND_CHARS = 100
+# Characters no name may hold: control, format, line/paragraph separators, surrogates.
+CONTROL_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
+
+
+def control_character(text: str) -> str | None:
+    """The first character of ``text`` in :data:`CONTROL_CATEGORIES`, or None."""
+    return next((c for c in text if unicodedata.category(c) in CONTROL_CATEGORIES), None)
+
+
+@functools.cache
+def control_class() -> str:
+    """A regular-expression class body of every character in :data:`CONTROL_CATEGORIES`,
+    as ``\\uXXXX``/``\\UXXXXXXXX`` escapes (Python's syntax), for documents such as the
+    OpenAPI schema; code calls :func:`control_character`."""
+    ranges: list[tuple[int, int]] = []
+    for code in range(sys.maxunicode + 1):
+        # lone surrogates (Cs) are left out: no valid UTF-8 or JSON text holds one, and
+        # regex tools choke on a surrogate range
+        if unicodedata.category(chr(code)) in CONTROL_CATEGORIES - {"Cs"}:
+            if ranges and ranges[-1][1] == code - 1:
+                ranges[-1] = (ranges[-1][0], code)
+            else:
+                ranges.append((code, code))
+
+    def escaped(code: int) -> str:
+        return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+    return "".join(escaped(a) if a == b else f"{escaped(a)}-{escaped(b)}" for a, b in ranges)
 
 
 def check_project_name(name: str) -> str:
@@ -48,11 +78,11 @@ def check_brand(name: str) -> str:
         raise ValueError("a brand name cannot be empty")
     if len(stripped) > MAX_BRAND_CHARS:
         raise ValueError(f"brand name {stripped[:40]!r}… is longer than {MAX_BRAND_CHARS} chars")
-    for char in stripped:
-        if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp"):
-            raise ValueError(
-                f"brand name {stripped!r} contains the control character U+{ord(char):04X}"
-            )
+    char = control_character(stripped)
+    if char is not None:
+        raise ValueError(
+            f"brand name {stripped!r} contains the control character U+{ord(char):04X}"
+        )
     return stripped
 
 
@@ -102,6 +132,11 @@ class Project(BaseModel):
     )
     current_model_pinned: bool = False
     rekognition_project_arn: str | None = None
+    owner: str | None = Field(
+        default=None,
+        description="the API tenant that created the project (None: made with the CLI, only "
+        "admin API keys see it)",
+    )
     created_at: datetime = Field(default_factory=utc_now)
     updated_at: datetime = Field(default_factory=utc_now)
     revision: int = 1

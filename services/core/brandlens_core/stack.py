@@ -220,6 +220,12 @@ def define(names: StackNames) -> StackSpec:
                 ttl_attribute="ttl",
                 attribute_types={"model": "S", "item": "S"},
             ),
+            # REST API keys, by the SHA-256 of the secret (see brandlens_core.apikeys).
+            TableSpec(
+                "apikeys",
+                hash_key="key_hash",
+                attribute_types={"key_hash": "S"},
+            ),
             TableSpec(
                 "idempotency",
                 hash_key="id",

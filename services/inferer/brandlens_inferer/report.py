@@ -33,6 +33,12 @@ def _color(index: int) -> str:
     return PALETTE[index % len(PALETTE)]
 
 
+def _colors(summary: Summary) -> dict[str, str]:
+    """One colour per brand, the same in every chart: by rank of screen time."""
+    brands = sorted(summary.brands.values(), key=lambda b: -b.screen_time_ms)
+    return {b.brand: _color(i) for i, b in enumerate(brands)}
+
+
 def screen_time_bars(summary: Summary) -> str:
     brands = sorted(summary.brands.values(), key=lambda b: -b.screen_time_ms)
     if not brands:
@@ -58,11 +64,13 @@ def timeline(summary: Summary) -> str:
     if not summary.brands or summary.duration_ms <= 0:
         return ""
     scale = 600 / summary.duration_ms
+    colors = _colors(summary)
     rows = []
     for i, b in enumerate(sorted(summary.brands.values(), key=lambda b: b.first_seen_ms)):
         bars = "".join(
             f"<rect class='appearance' x='{140 + a.start_ms * scale:.1f}' y='4' "
-            f"width='{max(a.duration_ms * scale, 1.5):.1f}' height='16' fill='{_color(i)}'>"
+            f"width='{max(a.duration_ms * scale, 1.5):.1f}' height='16' "
+            f"fill='{colors[b.brand]}'>"
             f"<title>{escape(b.brand)} {a.start_timecode}-{a.end_timecode}</title></rect>"
             for a in b.appearances
         )
@@ -145,6 +153,9 @@ def render(summary: Summary, thumbnails: dict[str, bytes]) -> str:
             "</section>"
         )
     title = f"brandlens report: {escape(summary.job_id)}"
+    over_time = timeline(summary)  # none without a duration (an image)
+    if over_time:
+        over_time = f"<h2>Appearances over time</h2>{over_time}"
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
         f"<title>{title}</title><style>{STYLE}</style></head><body>"
@@ -152,7 +163,7 @@ def render(summary: Summary, thumbnails: dict[str, bytes]) -> str:
         f"{summary.media_kind}, {summary.frame_count} sampled frames over "
         f"{_ms(summary.duration_ms)}; model {escape(summary.model or '-')}</p>"
         f"<h2>Screen time and share of voice</h2>{screen_time_bars(summary)}"
-        f"<h2>Appearances over time</h2>{timeline(summary)}"
+        f"{over_time}"
         "<table class='brands'><thead><tr><th>brand</th><th>screen time</th>"
         "<th>qualifying</th><th>appearances</th><th>share of voice</th><th>frames</th>"
         "<th>first seen</th><th>last seen</th><th>confidence mean / max</th>"

@@ -21,3 +21,11 @@ class IngestSettings(BaseSettings):
     max_moov_bytes: int = Field(
         64 * MIB, gt=0, description="Largest MP4/MOV index (moov box) read while probing"
     )
+    api_enabled: bool = Field(True, description="Serve the REST API beside the worker")
+    api_host: str = Field(
+        "127.0.0.1", description="Address the REST API listens on (0.0.0.0 in a container)"
+    )
+    api_port: int = Field(8080, ge=0, le=65535, description="REST API port; 0 picks a free one")
+    api_upload_url_seconds: int = Field(
+        900, ge=60, le=7 * 24 * 3600, description="How long a presigned upload stays valid"
+    )

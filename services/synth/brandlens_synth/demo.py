@@ -1,0 +1,265 @@
+"""Media for ``make run``: a labelled training video and a separate video to analyse.
+
+:func:`make_demo_media` writes, deterministically (fixed seeds):
+
+* ``training.mp4``: one H.264 video made of several segments, each with its own
+  background, distractors and brand schedule (a segment is what :func:`generate_video`
+  would write for its seed), so the detector sees the brands on varied backgrounds.
+  One video, not several: the labeler then splits it in blocks of
+  ``BRANDLENS_LABELER_SPLIT_BLOCK_SECONDS`` (segments are whole blocks), instead of
+  holding out whole videos;
+* ``training.json``: its COCO annotations (:func:`coco_annotations`), named after the
+  video, which is how the labeler matches annotations to media;
+* ``analysis.mp4``: another seed (background and schedule never seen in training)
+  showing the same brands; its ground truth is returned, so the demo can print the
+  brands and screen time it expects next to what the analysis found.
+
+:data:`DEMO_ENV` holds the pipeline settings the demo runs with, chosen by measuring
+training on exactly the frames the framer samples from ``training.mp4`` (see there).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from .brands import Brand, default_brands
+from .video import FrameTruth, ffmpeg_exe, frame_count, make_schedule, render_video_frames
+
+#: Brands of the demo (``default_brands(DEMO_BRAND_COUNT)``: acme, globex, initech).
+DEMO_BRAND_COUNT = 3
+WIDTH, HEIGHT = 1280, 720  # the framer's longest side: frames are not rescaled
+FPS = 10
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """What :func:`make_demo_media` renders (the defaults are what the demo uses)."""
+
+    brands: int = DEMO_BRAND_COUNT
+    training_seeds: tuple[int, ...] = (101, 102, 103, 104, 105, 106)
+    segment_seconds: float = 15.0  # a whole number of split blocks
+    analysis_seed: int = 7
+    analysis_seconds: float = 30.0
+    fps: float = FPS
+    width: int = WIDTH
+    height: int = HEIGHT
+
+
+DEMO_CONFIG = DemoConfig()
+
+#: Pipeline settings of the demo (environment of the embedded stack).
+DEMO_ENV: dict[str, str] = {
+    "BRANDLENS_FRAMER_TRAINING_MODE": "interval",
+    "BRANDLENS_FRAMER_TRAINING_INTERVAL_MS": "500",
+    "BRANDLENS_FRAMER_TRAINING_MAX_FRAMES": "400",
+    "BRANDLENS_FRAMER_ANALYSIS_MODE": "interval",
+    "BRANDLENS_FRAMER_ANALYSIS_INTERVAL_MS": "500",
+    "BRANDLENS_LABELER_MIN_BOXES_PER_LABEL": "10",
+    "BRANDLENS_LABELER_SPLIT_BLOCK_SECONDS": "5",
+    "BRANDLENS_MODEL_SERVER_MAX_TRAINING_SECONDS": "200",
+}
+
+
+@dataclass(frozen=True)
+class BrandTruth:
+    """Where a brand is on screen in the analysis video."""
+
+    name: str
+    appearances: tuple[tuple[float, float], ...]  # (start_s, end_s): runs of frames showing it
+    screen_seconds: float  # frames showing it x frame duration
+    frames: int
+
+
+@dataclass(frozen=True)
+class DemoMedia:
+    brands: tuple[str, ...]
+    training_video: Path
+    training_annotations: Path
+    training_truth: tuple[FrameTruth, ...]
+    analysis_video: Path
+    analysis_truth: tuple[FrameTruth, ...]
+    analysis_brands: Mapping[str, BrandTruth]  # every brand of the demo, in brand order
+    fps: float
+    generation_seconds: float
+
+
+def coco_annotations(truth: Sequence[FrameTruth], width: int, height: int) -> bytes:
+    """COCO JSON for frames of a ``width`` x ``height`` video.
+
+    Every frame is an image (``frame_{index:06d}.jpg``, id ``index + 1``), frames
+    without boxes included: they are labelled negatives, not unknowns. Categories are
+    the labels found, sorted, with ids from 1; boxes are ``[left, top, width, height]``
+    in the video's pixels.
+    """
+    names = sorted({b.label for t in truth for b in t.boxes})
+    ids = {name: i + 1 for i, name in enumerate(names)}
+    images: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
+    for t in truth:
+        images.append(
+            {
+                "id": t.frame_index + 1,
+                "file_name": f"frame_{t.frame_index:06d}.jpg",
+                "width": width,
+                "height": height,
+            }
+        )
+        for b in t.boxes:
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": t.frame_index + 1,
+                    "category_id": ids[b.label],
+                    "bbox": [b.left, b.top, b.width, b.height],
+                    "area": b.width * b.height,
+                    "iscrowd": 0,
+                }
+            )
+    categories = [{"id": i, "name": n} for n, i in ids.items()]
+    return json.dumps(
+        {"images": images, "annotations": annotations, "categories": categories}
+    ).encode()
+
+
+def brand_truth(
+    truth: Sequence[FrameTruth], brands: Iterable[str], fps: float
+) -> dict[str, BrandTruth]:
+    """Per brand: the runs of consecutive frames that show it and its screen time."""
+    out: dict[str, BrandTruth] = {}
+    step = 1 / fps
+    for name in brands:
+        shown = [t.frame_index for t in truth if any(b.label == name for b in t.boxes)]
+        runs: list[tuple[float, float]] = []
+        start = previous = None
+        for index in [*shown, None]:
+            if index is not None and previous is not None and index == previous + 1:
+                previous = index
+                continue
+            if start is not None and previous is not None:
+                runs.append((round(start * step, 3), round((previous + 1) * step, 3)))
+            start = previous = index
+        out[name] = BrandTruth(name, tuple(runs), round(len(shown) * step, 3), len(shown))
+    return out
+
+
+def _segments(
+    brands: Sequence[Brand], config: DemoConfig
+) -> Iterator[tuple[FrameTruth, Image.Image]]:
+    """The training video's frames: one segment per seed, frame indexes running on."""
+    offset = 0
+    for seed in config.training_seeds:
+        seconds = config.segment_seconds
+        for gt, image in render_video_frames(
+            brands=brands,
+            seconds=seconds,
+            fps=config.fps,
+            width=config.width,
+            height=config.height,
+            seed=seed,
+            schedule=make_schedule(brands, seconds, seed=seed),
+        ):
+            index = offset + gt.frame_index
+            yield FrameTruth(index, index / config.fps, gt.boxes), image
+        offset += frame_count(seconds, config.fps)
+
+
+def write_video(
+    path: Path,
+    frames: Iterable[tuple[FrameTruth, Image.Image]],
+    *,
+    fps: float,
+    width: int,
+    height: int,
+) -> list[FrameTruth]:
+    """Encode frames as :func:`generate_video` does (H.264, yuv420p, bit-exact);
+    returns their ground truth."""
+    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
+    cmd = [
+        ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
+        "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", f"{fps:g}",
+        "-i", "-",
+        "-an", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-preset", "veryfast",
+        "-g", str(max(1, round(2 * fps))), "-crf", "23",
+        "-map_metadata", "-1", "-fflags", "+bitexact", "-flags:v", "+bitexact",
+        "-movflags", "+faststart", "-f", "mp4",
+        os.fspath(tmp),
+    ]  # fmt: skip
+    truth: list[FrameTruth] = []
+    with tempfile.TemporaryFile() as err:
+        # fixed argv, no shell: the only variable parts are numbers and the output path
+        proc = subprocess.Popen(  # noqa: S603
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err
+        )
+        assert proc.stdin is not None
+        try:
+            for gt, image in frames:
+                proc.stdin.write(image.tobytes())
+                truth.append(gt)
+        except BrokenPipeError:
+            pass
+        finally:
+            proc.stdin.close()
+            code = proc.wait()
+        if code != 0:
+            tmp.unlink(missing_ok=True)
+            err.seek(0)
+            message = err.read().decode(errors="replace").strip()
+            raise RuntimeError(f"ffmpeg failed ({code}): {message}")
+    tmp.replace(path)
+    return truth
+
+
+def make_demo_media(out_dir: Path, config: DemoConfig = DEMO_CONFIG) -> DemoMedia:
+    """Write ``training.mp4``, ``training.json`` and ``analysis.mp4`` into ``out_dir``."""
+    started = time.monotonic()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    brands = default_brands(config.brands)
+    training_video = out_dir / "training.mp4"
+    training_truth = write_video(
+        training_video,
+        _segments(brands, config),
+        fps=config.fps,
+        width=config.width,
+        height=config.height,
+    )
+    training_annotations = out_dir / "training.json"
+    training_annotations.write_bytes(coco_annotations(training_truth, config.width, config.height))
+    analysis_video = out_dir / "analysis.mp4"
+    seconds = config.analysis_seconds
+    analysis_truth = write_video(
+        analysis_video,
+        render_video_frames(
+            brands=brands,
+            seconds=seconds,
+            fps=config.fps,
+            width=config.width,
+            height=config.height,
+            seed=config.analysis_seed,
+            schedule=make_schedule(brands, seconds, seed=config.analysis_seed),
+        ),
+        fps=config.fps,
+        width=config.width,
+        height=config.height,
+    )
+    names = tuple(b.name for b in brands)
+    return DemoMedia(
+        brands=names,
+        training_video=training_video,
+        training_annotations=training_annotations,
+        training_truth=tuple(training_truth),
+        analysis_video=analysis_video,
+        analysis_truth=tuple(analysis_truth),
+        analysis_brands=brand_truth(analysis_truth, names, config.fps),
+        fps=config.fps,
+        generation_seconds=round(time.monotonic() - started, 1),
+    )
