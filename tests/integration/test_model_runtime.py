@@ -145,17 +145,16 @@ async def test_three_jobs_one_start_and_a_stop_after_the_grace(runtime: Runtime)
             summary = json.loads(await response["Body"].read())
             assert summary["frame_count"] == 1
             assert summary["brands"]["acme"]["frames"] == 1
-            (appearance,) = summary["brands"]["acme"]["appearances"]
-            proof = await stack.clients.s3.get_object(
-                Bucket=bucket, Key=appearance["proof_thumbnail_key"]
-            )
-            assert (await proof["Body"].read())[:2] == b"\xff\xd8"  # a JPEG
+            (image,) = summary["images"]  # an image job: the gallery shows it, boxes drawn
+            assert [x["name"] for x in image["labels"]] == ["acme"]
+            drawn = await stack.clients.s3.get_object(Bucket=bucket, Key=image["thumbnail_key"])
+            assert (await drawn["Body"].read())[:2] == b"\xff\xd8"  # a JPEG
             report = await stack.clients.s3.get_object(
                 Bucket=bucket, Key=event["detail"]["report_key"]
             )
             html = (await report["Body"].read()).decode()
             assert html.startswith("<!doctype html>")
-            assert "data:image/jpeg;base64," in html  # the proof, embedded
+            assert "class='gallery-image' src='data:image/jpeg;base64," in html  # embedded
         stopped = await eventually(
             lambda: stack.events_of("ModelStopped"), timeout=IDLE_GRACE + 30, interval=0.2,
             message="the model stopped",

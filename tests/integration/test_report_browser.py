@@ -18,7 +18,7 @@ from PIL import Image, ImageDraw, ImageStat
 
 from brandlens_inferer.aggregate import AggregationSettings, Summary, aggregate, timecode
 from brandlens_inferer.report import render
-from brandlens_inferer.thumbnails import draw_proof, thumbnail_key
+from brandlens_inferer.thumbnails import draw_proof, gallery_key, thumbnail_key
 from tests.support_browser import Browser, chromium_path
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
@@ -120,7 +120,7 @@ INSPECT = """(() => {
     colours: {
       screenTime: all('svg.screen-time g').map(fills),
       timeline: all('svg.timeline g').map(fills),
-      perMinute: all('section.brand').map(s => [s.querySelector('h2').textContent,
+      perMinute: all('section.brand').map(s => [s.querySelector('h2, h3').textContent,
         all('svg.per-minute rect', s).map(r => r.getAttribute('fill'))]),
     },
     screenTime: all('svg.screen-time').map(svg => ({
@@ -137,6 +137,9 @@ INSPECT = """(() => {
       size: box(t), cells: all('td', t).map(td => Number(td.textContent))}))),
     proofs: all('img.proof').map(i => ({complete: i.complete, width: i.naturalWidth,
       height: i.naturalHeight, shown: box(i), src: i.src.slice(0, 23)})),
+    gallery: all('img.gallery-image').map(i => ({complete: i.complete, width: i.naturalWidth,
+      height: i.naturalHeight, shown: box(i)})),
+    captions: all('.gallery figcaption').map(c => c.textContent),
     sections: all('section.brand h2').map(h => h.textContent),
     text: document.body.innerText,
     resources: performance.getEntriesByType('resource').map(e => e.name),
@@ -267,16 +270,26 @@ async def test_an_image_report_renders_in_chromium(browser: Browser, tmp_path: P
         frames, job_id="job-image-1", project="spring-campaign", model="arn:model/brands-v3",
         media_kind="image", settings=AggregationSettings(),
     )  # fmt: skip
-    thumbnails = with_proofs(summary, frames)
-    assert len(thumbnails) == 3
+    # the inferer draws every box on the image for the gallery (see handler.aggregate)
+    (image,) = summary.images
+    image.thumbnail_key = gallery_key(summary.job_id, 0)
+    drawn = draw_proof(frame_jpeg(0, labels), labels, "Acme, Globex, Initech", name_boxes=True)
+    thumbnails = {image.thumbnail_key: drawn}
 
     page = await open_report(browser, render(summary, thumbnails), tmp_path / "report.html")
 
-    assert len(page["screenTime"]) == 1
-    assert page["timeline"] == []  # no time axis for a single image, and no heading for it
+    assert page["screenTime"] == []  # no screen time for a still image
+    assert page["timeline"] == []
+    assert page["perMinute"] == [[], [], []]
     assert "Appearances over time" not in page["text"]
-    assert len(page["proofs"]) == 3
-    assert all(p["complete"] and p["width"] == 480 for p in page["proofs"])
+    assert page["proofs"] == []  # the gallery stands for them
+    (shown,) = page["gallery"]
+    assert shown["complete"]
+    assert (shown["width"], shown["height"]) == (480, 270)
+    assert min(shown["shown"]) > 0
+    (caption,) = page["captions"]
+    for name in BRANDS:
+        assert f"{name} 88 %" in caption
     for maps in page["maps"]:
         assert sum(maps[0]["cells"]) == 1
     for name in BRANDS:

@@ -64,6 +64,9 @@ class ImageDetections(BaseModel):
     frame_index: int
     key: str
     labels: list[dict[str, Any]]
+    thumbnail_key: str | None = Field(
+        default=None, description="the image with every box drawn (the report's gallery)"
+    )
 
 
 class Summary(BaseModel):

@@ -53,7 +53,7 @@ from brandlens_inferer.aggregate import aggregate as build_summary
 from brandlens_inferer.limiter import AdaptiveLimiter
 from brandlens_inferer.report import render as render_report
 from brandlens_inferer.settings import InfererSettings
-from brandlens_inferer.thumbnails import draw_proof, thumbnail_key
+from brandlens_inferer.thumbnails import draw_proof, gallery_key, thumbnail_key
 
 log = get_logger(__name__)
 
@@ -348,13 +348,24 @@ async def aggregate(
         settings=ctx.settings.aggregation(),
     )
     thumbnails: dict[str, bytes] = {}
+    if summary.images:  # an image: a gallery with every box drawn stands for the proofs
+        for image in summary.images:
+            jpeg = await _artifact(ctx, image.key)
+            drawn = await asyncio.to_thread(
+                draw_proof, jpeg, image.labels, _gallery_caption(image.labels), name_boxes=True
+            )
+            key = gallery_key(job.job_id, image.frame_index)
+            await ctx.s3.put_object(
+                Bucket=ctx.artifacts_bucket, Key=key, Body=drawn, ContentType="image/jpeg"
+            )
+            image.thumbnail_key = key
+            thumbnails[key] = drawn
+        return summary, thumbnails
     for brand, stats in summary.brands.items():
         for number, appearance in enumerate(stats.appearances):
             frame = frames[appearance.proof_frame_index]
             own = [x for x in frame["labels"] if x.get("name") == brand]
-            response = await ctx.s3.get_object(Bucket=ctx.artifacts_bucket, Key=frame["key"])
-            async with response["Body"] as body:
-                jpeg = await body.read()
+            jpeg = await _artifact(ctx, frame["key"])
             caption = f"{brand}  {timecode(float(frame['timestamp_ms']))}"
             proof = await asyncio.to_thread(draw_proof, jpeg, own, caption)
             key = thumbnail_key(job.job_id, brand, number)
@@ -364,6 +375,18 @@ async def aggregate(
             appearance.proof_thumbnail_key = key
             thumbnails[key] = proof
     return summary, thumbnails
+
+
+async def _artifact(ctx: InfererContext, key: str) -> bytes:
+    response = await ctx.s3.get_object(Bucket=ctx.artifacts_bucket, Key=key)
+    async with response["Body"] as body:
+        data: bytes = await body.read()
+    return data
+
+
+def _gallery_caption(labels: list[dict[str, Any]]) -> str:
+    names = sorted({str(x.get("name")) for x in labels})
+    return ", ".join(names) if names else "no brand found"
 
 
 async def fail_job(job: Job, reason: str, ctx: InfererContext, *, model: str | None) -> None:

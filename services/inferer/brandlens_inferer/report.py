@@ -22,6 +22,9 @@ th:first-child,td:first-child{text-align:left}.muted{color:#777}
 .proofs{display:flex;flex-wrap:wrap;gap:.75rem}.proofs figure{margin:0}
 .proofs img{max-width:320px;border:1px solid #ccc}figcaption{font-size:.8rem;color:#555}
 .map td{width:2.2rem;height:2.2rem;text-align:center;border:1px solid #eee}
+.brands td{white-space:nowrap}svg text{font-size:12px;fill:#222}svg text.muted{fill:#777}
+.gallery{display:flex;flex-wrap:wrap;gap:.75rem}.gallery figure{margin:0}
+.gallery img{max-width:480px;border:1px solid #ccc}
 """
 
 
@@ -79,30 +82,72 @@ def timeline(summary: Summary) -> str:
             f"<line x1='140' y1='12' x2='740' y2='12' stroke='#eee'/>{bars}</g>"
         )
     height = 26 * len(summary.brands) + 20
-    axis = f"<text x='140' y='{height - 2}' class='muted'>0 s</text>" + (
-        f"<text x='700' y='{height - 2}' class='muted'>{_ms(summary.duration_ms)}</text>"
-    )
+    step = _tick_step(summary.duration_ms / 1000)
+    ticks = []
+    t = 0.0
+    while t * 1000 <= summary.duration_ms + 1e-6:
+        x = 140 + t * 1000 * scale
+        anchor = "end" if x > 720 else "middle" if t else "start"
+        ticks.append(
+            f"<line x1='{x:.1f}' y1='{height - 16}' x2='{x:.1f}' y2='{height - 12}' "
+            f"stroke='#999'/><text x='{x:.1f}' y='{height - 2}' class='muted' "
+            f"text-anchor='{anchor}'>{_clock(t)}</text>"
+        )
+        t += step
+    axis = "".join(ticks)
     return (
         f"<svg class='chart timeline' width='760' height='{height}' role='img' "
         f"aria-label='appearances over time'>{''.join(rows)}{axis}</svg>"
     )
 
 
+def _tick_step(seconds: float) -> float:
+    """A round step giving 4 to 10 ticks over ``seconds``."""
+    for step in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600):
+        if seconds / step <= 10:
+            return float(step)
+    return 7200.0
+
+
+def _clock(seconds: float) -> str:
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole} s"
+    hours, rest = divmod(whole, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
 def per_minute(b: BrandStats, color: str) -> str:
+    """Bars of the share of each minute's sampled frames showing the brand (0-100 %)."""
     if not b.per_minute:
         return ""
-    width = max(12, min(40, 600 // len(b.per_minute)))
-    bars = "".join(
-        f"<rect class='minute' x='{i * width}' y='{100 - 100 * m.share:.1f}' "
-        f"width='{width - 2}' height='{100 * m.share:.1f}' fill='{color}'>"
-        f"<title>minute {m.minute}: {100 * m.share:.0f} % of frames, {m.seconds:.1f} s"
-        "</title></rect>"
-        for i, m in enumerate(b.per_minute)
+    width = max(14, min(40, 600 // len(b.per_minute)))
+    left, top, plot = 40, 6, 100
+    label_every = max(1, round(len(b.per_minute) / 15))
+    parts = []
+    for i, m in enumerate(b.per_minute):
+        x = left + i * width
+        parts.append(
+            f"<rect class='minute' x='{x}' y='{top + plot - plot * m.share:.1f}' "
+            f"width='{width - 2}' height='{plot * m.share:.1f}' fill='{color}'>"
+            f"<title>minute {m.minute + 1}: {100 * m.share:.0f} % of frames, "
+            f"{m.seconds:.1f} s</title></rect>"
+        )
+        if i % label_every == 0:
+            parts.append(
+                f"<text x='{x + (width - 2) / 2:.1f}' y='{top + plot + 14}' class='muted' "
+                f"text-anchor='middle'>{m.minute + 1}</text>"
+            )
+    total = left + width * len(b.per_minute)
+    axis = (
+        f"<line x1='{left}' y1='{top + plot}' x2='{total}' y2='{top + plot}' stroke='#999'/>"
+        f"<text x='{left - 4}' y='{top + 4}' class='muted' text-anchor='end'>100 %</text>"
+        f"<text x='{left - 4}' y='{top + plot}' class='muted' text-anchor='end'>0</text>"
+        f"<text x='{total + 4}' y='{top + plot + 14}' class='muted'>min</text>"
     )
     return (
-        f"<svg class='chart per-minute' width='{width * len(b.per_minute)}' height='104' "
-        f"role='img' aria-label='share of frames per minute'>{bars}"
-        "<line x1='0' y1='100' x2='100%' y2='100' stroke='#999'/></svg>"
+        f"<svg class='chart per-minute' width='{total + 30}' height='{top + plot + 20}' "
+        f"role='img' aria-label='share of frames per minute'>{''.join(parts)}{axis}</svg>"
     )
 
 
@@ -120,8 +165,79 @@ def screen_map(b: BrandStats) -> str:
     return f"<table class='map' aria-label='where on screen'>{rows}</table>"
 
 
+def _data_uri(data: bytes) -> str:
+    return "data:image/jpeg;base64," + base64.b64encode(data).decode()
+
+
+def gallery(summary: Summary, thumbnails: dict[str, bytes]) -> str:
+    """Each analysed image with its boxes drawn, and what was found in it."""
+    figures = []
+    for image in summary.images:
+        found = (
+            ", ".join(
+                f"{escape(str(x.get('name')))} {float(x.get('confidence') or 0):.0f} %"
+                for x in image.labels
+            )
+            or "no brand found"
+        )
+        data = thumbnails.get(image.thumbnail_key or "")
+        picture = (
+            f"<img class='gallery-image' src='{_data_uri(data)}' alt='image "
+            f"{image.frame_index} with its boxes'>"
+            if data is not None
+            else "<p class='muted'>(image not available)</p>"
+        )
+        figures.append(f"<figure>{picture}<figcaption>{found}</figcaption></figure>")
+    return f"<div class='gallery'>{''.join(figures)}</div>"
+
+
+def _page(title: str, subtitle: str, body: str) -> str:
+    return (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>{title}</title><style>{STYLE}</style></head><body>"
+        f"<h1>{title}</h1><p class='muted'>{subtitle}</p>{body}</body></html>"
+    )
+
+
+def _subtitle(summary: Summary) -> str:
+    span = f" over {_ms(summary.duration_ms)}" if summary.media_kind != "image" else ""
+    return (
+        f"project {escape(summary.project or '-')}, {summary.media_kind}, "
+        f"{summary.frame_count} sampled frame{'s' if summary.frame_count != 1 else ''}{span}; "
+        f"model {escape(summary.model or '-')}"
+    )
+
+
+def render_images(summary: Summary, thumbnails: dict[str, bytes]) -> str:
+    """The report of an image job: the gallery, then per brand what and where."""
+    brands = sorted(summary.brands.values(), key=lambda b: (-b.frames, b.brand))
+    rows = "".join(
+        f"<tr><td>{escape(b.brand)}</td><td>{b.frames}</td>"
+        f"<td>{b.mean_confidence:.1f} / {b.max_confidence:.1f}</td>"
+        f"<td>{100 * b.mean_box_share:.2f} %</td></tr>"
+        for b in brands
+    )
+    table = (
+        "<table class='brands'><thead><tr><th>brand</th><th>images</th>"
+        "<th>confidence mean / max</th><th>mean box share</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table>"
+        if brands
+        else "<p class='muted'>No brand was detected.</p>"
+    )
+    maps = "".join(
+        f"<section class='brand'><h3>{escape(b.brand)}: where on screen</h3>{screen_map(b)}"
+        "</section>"
+        for b in brands
+    )
+    body = f"<h2>Images</h2>{gallery(summary, thumbnails)}<h2>Brands</h2>{table}{maps}"
+    return _page(f"brandlens report: {escape(summary.job_id)}", _subtitle(summary), body)
+
+
 def render(summary: Summary, thumbnails: dict[str, bytes]) -> str:
-    """The report; ``thumbnails`` maps proof keys to their JPEG bytes (embedded)."""
+    """The report; ``thumbnails`` maps proof (or gallery) keys to their JPEG bytes."""
+    if summary.media_kind == "image":
+        return render_images(summary, thumbnails)
+    colors = _colors(summary)
     brands = sorted(summary.brands.values(), key=lambda b: -b.screen_time_ms)
     table_rows = "".join(
         f"<tr><td>{escape(b.brand)}</td><td>{_ms(b.screen_time_ms)}</td>"
@@ -133,40 +249,34 @@ def render(summary: Summary, thumbnails: dict[str, bytes]) -> str:
         for b in brands
     )
     sections = []
-    for i, b in enumerate(brands):
+    for b in brands:
         proofs = []
         for a in b.appearances:
             data = thumbnails.get(a.proof_thumbnail_key or "")
             if data is None:
                 continue
-            uri = "data:image/jpeg;base64," + base64.b64encode(data).decode()
             proofs.append(
-                f"<figure><img class='proof' src='{uri}' alt='{escape(b.brand)} at "
+                f"<figure><img class='proof' src='{_data_uri(data)}' alt='{escape(b.brand)} at "
                 f"{a.start_timecode}'><figcaption>{a.start_timecode} - {a.end_timecode} "
                 f"({_ms(a.duration_ms)})</figcaption></figure>"
             )
         sections.append(
             f"<section class='brand'><h2>{escape(b.brand)}</h2>"
-            f"<h3>Share of sampled frames per minute</h3>{per_minute(b, _color(i))}"
+            f"<h3>Share of sampled frames per minute</h3>{per_minute(b, colors[b.brand])}"
             f"<h3>Where on screen</h3>{screen_map(b)}"
             f"<h3>Proof, one per appearance</h3><div class='proofs'>{''.join(proofs)}</div>"
             "</section>"
         )
-    title = f"brandlens report: {escape(summary.job_id)}"
-    over_time = timeline(summary)  # none without a duration (an image)
+    over_time = timeline(summary)
     if over_time:
         over_time = f"<h2>Appearances over time</h2>{over_time}"
-    return (
-        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-        f"<title>{title}</title><style>{STYLE}</style></head><body>"
-        f"<h1>{title}</h1><p class='muted'>project {escape(summary.project or '-')}, "
-        f"{summary.media_kind}, {summary.frame_count} sampled frames over "
-        f"{_ms(summary.duration_ms)}; model {escape(summary.model or '-')}</p>"
+    body = (
         f"<h2>Screen time and share of voice</h2>{screen_time_bars(summary)}"
         f"{over_time}"
         "<table class='brands'><thead><tr><th>brand</th><th>screen time</th>"
         "<th>qualifying</th><th>appearances</th><th>share of voice</th><th>frames</th>"
         "<th>first seen</th><th>last seen</th><th>confidence mean / max</th>"
         f"<th>mean box share</th></tr></thead><tbody>{table_rows}</tbody></table>"
-        f"{''.join(sections)}</body></html>"
+        f"{''.join(sections)}"
     )
+    return _page(f"brandlens report: {escape(summary.job_id)}", _subtitle(summary), body)
