@@ -41,19 +41,11 @@ from rich.status import Status
 from rich.table import Table
 
 from brandlens_cli.embedded import EmbeddedStack, read_local_state
-from brandlens_cli.samples import (
-    SampleError,
-    make_fake_video,
-    make_sample_image,
-    make_sample_video,
-)
 from brandlens_cli.target import (
     NoTargetError,
     Target,
     is_settled,
     resolve_target,
-    target_from_state,
-    use_local_credentials,
 )
 from brandlens_core.aws import AwsClients, Client, error_code
 from brandlens_core.dynamo import from_item
@@ -70,8 +62,6 @@ MIB = 1024 * 1024
 PART_SIZE = 8 * MIB  # multipart part size; files larger than this are uploaded in parts
 POLL_INTERVAL_SECONDS = 0.5
 DEFAULT_STATE_DIR = Path(".brandlens")
-DEMO_STACK_NAME = "brandlens-demo"
-DEMO_PROJECT = "demo"
 FAILED_STATUSES = frozenset({JobStatus.REJECTED, JobStatus.FAILED})
 STATUS_STYLES = {
     JobStatus.ACCEPTED: "green",
@@ -362,14 +352,14 @@ async def _with_signals(main: Awaitable[T], on_signal: Callable[[], None] | None
 
 
 def _run(main: Coroutine[Any, Any, int], *, interrupted_code: int = 130) -> int:
-    """Run a command's coroutine; turn AWS and sample errors into clean messages."""
+    """Run a command's coroutine; turn AWS and target errors into clean messages."""
     try:
         return asyncio.run(_with_signals(main))
     except (asyncio.CancelledError, KeyboardInterrupt):
         if interrupted_code:
             err_console.print("[yellow]interrupted[/]")
         return interrupted_code
-    except (SampleError, NoTargetError) as exc:
+    except NoTargetError as exc:
         raise click.ClickException(str(exc)) from None
     except Exception as exc:
         message = _aws_error_message(exc)
@@ -757,127 +747,9 @@ def _json_default(value: Any) -> Any:
 # -- the demo ------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class DemoSample:
-    label: str
-    path: Path
-    expect_accepted: bool
-
-
-def make_demo_samples(samples_dir: Path) -> list[DemoSample]:
-    return [
-        DemoSample("image", make_sample_image(samples_dir / "shelf.jpg"), True),
-        DemoSample("video", make_sample_video(samples_dir / "promo.mp4"), True),
-        DemoSample("fake video", make_fake_video(samples_dir / "not-a-video.mp4"), False),
-    ]
-
-
-@cli.command()
-@state_dir_option
-@click.option(
-    "--timeout-seconds",
-    type=click.FloatRange(min=0, min_open=True),
-    default=120,
-    show_default=True,
-    help="How long to wait for the jobs to settle.",
-)
-def demo(state_dir: Path, timeout_seconds: float) -> None:
-    """Start a throw-away local stack, submit sample media, show the jobs, stop.
-
-    Samples go to STATE_DIR/samples, the stack's logs to STATE_DIR/demo/logs.
-    The stack runs on a free port with its own state, so it never disturbs
-    a running `brandlens up`.
-    """
-    _quiet_logging()
-    sys.exit(_run(_demo(state_dir, timeout_seconds)))
-
-
-async def _demo(state_dir: Path, timeout_seconds: float) -> int:
-    started = time.monotonic()
-    # The demo checks intake and framing: an analysis needs a trained model (issue 8 makes
-    # `make run` train one first), so the services after the framer stay off here.
-    stack = EmbeddedStack(
-        stack_name=DEMO_STACK_NAME,
-        port=0,
-        state_dir=state_dir / "demo",
-        services=("ingest", "framer"),
-    )
-    try:
-        try:
-            with _spinner("starting a local stack and making sample media…"):
-                samples, _ = await asyncio.gather(
-                    asyncio.to_thread(make_demo_samples, state_dir / "samples"), stack.start()
-                )
-        except RuntimeError as exc:  # the stack did not start, or ffmpeg failed
-            err_console.print(f"[red]error:[/] {escape(str(exc))}")
-            return 1
-        console.print(
-            f"local stack {stack.stack_name!r} at {stack.endpoint_url} running "
-            f"{', '.join(stack.processes) or 'no services'} (logs: {stack.state_dir / 'logs'})"
-        )
-        use_local_credentials()
-        target = target_from_state(stack.describe())
-        bucket = target.names.media_bucket
-        tracked: list[Tracked] = []
-        async with AwsClients(target.aws, services=("s3", "dynamodb")) as clients:
-            for sample in samples:
-                key = f"{Purpose.ANALYSIS.value}/{DEMO_PROJECT}/{sample.path.name}"
-                since = utc_now()
-                uploaded = await upload_with_progress(clients.s3, bucket, key, sample.path)
-                tracked.append(
-                    Tracked(
-                        label=sample.label,
-                        project=DEMO_PROJECT,
-                        key=key,
-                        job_id=job_id_for_upload(bucket, key, uploaded.version_id),
-                        since=since,
-                    )
-                )
-            store = JobStore(clients.dynamodb, target.jobs_table)
-            await follow_with_spinner(store, tracked, target.services, timeout_seconds)
-        ok = _print_demo_results(samples, tracked)
-        console.print(f"elapsed: {time.monotonic() - started:.1f}s")
-        if ok:
-            console.print("[bold green]demo passed:[/] media accepted, the fake video rejected")
-        else:
-            err_console.print("[bold red]demo failed:[/] a job did not end as expected")
-        return 0 if ok else 1
-    finally:
-        with _spinner("stopping the local stack…"):
-            await stack.stop()
-
-
-def _print_demo_results(samples: Sequence[DemoSample], tracked: Sequence[Tracked]) -> bool:
-    table = Table(title="demo jobs", title_justify="left")
-    table.add_column("sample", no_wrap=True, min_width=10)
-    table.add_column("job id", no_wrap=True, min_width=28)
-    table.add_column("status", no_wrap=True, min_width=9)
-    table.add_column("frames", justify="right")
-    table.add_column("reason", overflow="fold")
-    table.add_column("ok", no_wrap=True, min_width=3)
-    all_ok = True
-    for sample, t in zip(samples, tracked, strict=True):
-        code = t.exit_code
-        ok = code == (0 if sample.expect_accepted else 1)
-        all_ok = all_ok and ok
-        status = _styled(t.job.status) if t.job else "timed out"
-        reason = t.job.reason if t.job and t.job.reason else ""
-        frames = str(t.job.framing.get("frame_count", "")) if t.job else ""
-        table.add_row(
-            escape(sample.label),
-            t.job_id or "-",
-            status,
-            frames,
-            escape(reason),
-            "[green]yes[/]" if ok else "[red]NO[/]",
-        )
-    console.print(table)
-    return all_ok
-
-
 # Project, labelling and training commands live in their own modules, which add
 # themselves to `cli` when imported.
-from brandlens_cli import analyze, labeling, training  # noqa: E402, F401
+from brandlens_cli import analyze, demo, labeling, training  # noqa: E402, F401
 
 if __name__ == "__main__":
     # Run as a script, this file is `__main__`; the command modules add their commands to
