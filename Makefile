@@ -32,7 +32,7 @@ lock: install labelstudio
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^brandlens' > constraints.txt
 	$(LS_VENV)/bin/python -m pip freeze --exclude-editable > constraints-labelstudio.txt
 
-## make run: start the embedded stack (moto server + services), submit sample media, show the jobs
+## make run: the whole product locally: train a detector on sample media, analyse a video, report
 run: install
 	$(BIN)/brandlens demo
 
