@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from brandlens_labeler.imports import parse_file
-from brandlens_synth import Box, FrameTruth, default_brands, make_schedule, render_video_frames
+from brandlens_synth import Appearance, Box, FrameTruth, default_brands, render_video_frames
 from brandlens_synth.demo import DEMO_ENV, brand_truth, coco_annotations
 
 W, H = 1280, 720
@@ -57,14 +57,19 @@ def test_coco_boxes_equal_truth() -> None:
 
 
 def test_coco_of_rendered_frames_reads_back_in_the_labeler() -> None:
-    brands = default_brands(2)
+    acme, globex = default_brands(2)
+    schedule = [
+        Appearance(acme, 0.0, 0.3, (0.0, 0.0, 0.5, 0.5)),
+        Appearance(globex, 0.1, 0.2, (0.5, 0.5, 0.5, 0.5)),
+    ]
     truth = [
         gt
         for gt, _ in render_video_frames(
-            brands=brands, seconds=0.5, fps=10, width=320, height=180, seed=3,
-            schedule=make_schedule(brands, 0.5, seed=3),
+            brands=[acme, globex], seconds=0.5, fps=10, width=320, height=180, seed=3,
+            schedule=schedule,
         )
     ]  # fmt: skip
+    assert [len(t.boxes) for t in truth] == [1, 2, 1, 0, 0]
     parsed = parse_file(
         "training/demo/annotations/training.json", coco_annotations(truth, 320, 180)
     )
