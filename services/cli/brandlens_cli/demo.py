@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -190,8 +190,23 @@ def _trained_line(model: ModelVersion) -> str:
     return f"model trained: F1 {f1} on held-out frames ({labels})"
 
 
+def merged(runs: Sequence[tuple[float, float]], gap_seconds: float) -> int:
+    """How many appearances ``runs`` make when gaps shorter than ``gap_seconds`` merge (the
+    aggregation's rule, so truth and result are counted alike)."""
+    count, end = 0, None
+    for start, stop in sorted(runs):
+        if end is None or start - end >= gap_seconds:
+            count += 1
+        end = stop if end is None else max(end, stop)
+    return count
+
+
 def _comparison(media: DemoMedia, summary: Mapping[str, Any]) -> Table:
-    table = Table(title="found vs the video's ground truth", title_justify="left")
+    gap = float(summary["settings"]["merge_gap_ms"]) / 1000
+    table = Table(
+        title=f"found vs the video's ground truth (appearances: gaps under {gap:g} s merged)",
+        title_justify="left",
+    )
     for column in ("brand", "on screen (truth)", "found", "appearances (truth)", "found"):
         table.add_column(column, justify="left" if column == "brand" else "right")
     for name, truth in media.analysis_brands.items():
@@ -200,7 +215,7 @@ def _comparison(media: DemoMedia, summary: Mapping[str, Any]) -> Table:
             escape(name),
             f"{truth.screen_seconds:.1f} s",
             f"{found['screen_time_ms'] / 1000:.1f} s" if found else "-",
-            str(len(truth.appearances)),
+            str(merged(truth.appearances, gap)),
             str(len(found["appearances"])) if found else "-",
         )
     return table
