@@ -1,0 +1,9 @@
+output "task_role_arn" {
+  description = "ARN of the model-server's task role."
+  value       = aws_iam_role.task.arn
+}
+
+output "service_name" {
+  description = "Name of the ECS service."
+  value       = aws_ecs_service.this.name
+}
