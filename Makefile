@@ -9,7 +9,12 @@ STAMP  := $(VENV)/.installed-stamp
 LS_VENV  := .venv-labelstudio
 LS_STAMP := $(LS_VENV)/.installed-stamp
 
-.PHONY: install labelstudio lock run test test-unit test-integration lint format bench clean
+# checkov (the infra/ policy scanner) too: its dependency tree conflicts with the
+# services' pins. Pinned in constraints-checkov.txt.
+CK_VENV  := .venv-checkov
+CK_STAMP := $(CK_VENV)/.installed-stamp
+
+.PHONY: install labelstudio checkov lock run test test-unit test-integration lint format bench clean
 
 install: $(STAMP)
 
@@ -20,6 +25,13 @@ $(LS_STAMP): constraints-labelstudio.txt
 	$(LS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -c constraints-labelstudio.txt label-studio
 	touch $(LS_STAMP)
 
+checkov: $(CK_STAMP)
+
+$(CK_STAMP): constraints-checkov.txt
+	test -x $(CK_VENV)/bin/python || $(PYTHON) -m venv $(CK_VENV)
+	$(CK_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -c constraints-checkov.txt checkov
+	touch $(CK_STAMP)
+
 # The virtual environment is rebuilt when pyproject.toml changes.
 # Versions are pinned in constraints.txt (reviewed, reproducible); `make lock` refreshes it.
 $(STAMP): pyproject.toml constraints.txt
@@ -28,22 +40,23 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
-lock: install labelstudio
+lock: install labelstudio checkov
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^brandlens' > constraints.txt
 	$(LS_VENV)/bin/python -m pip freeze --exclude-editable > constraints-labelstudio.txt
+	$(CK_VENV)/bin/python -m pip freeze --exclude-editable > constraints-checkov.txt
 
 ## make run: the whole product locally: train a detector on sample media, analyse a video, report
 run: install
 	$(BIN)/brandlens demo
 
 ## make test: unit and integration tests (a moto server on loopback, started by the tests)
-test: install labelstudio
+test: install labelstudio checkov
 	$(BIN)/pytest
 
 test-unit: install
 	$(BIN)/pytest tests/unit
 
-test-integration: install labelstudio
+test-integration: install labelstudio checkov
 	$(BIN)/pytest tests/integration
 
 lint: install
@@ -65,4 +78,4 @@ bench: install
 	$(BIN)/python bench/cost.py
 
 clean:
-	rm -rf $(VENV) $(LS_VENV) .mypy_cache .ruff_cache .pytest_cache tests/artifacts .brandlens
+	rm -rf $(VENV) $(LS_VENV) $(CK_VENV) .mypy_cache .ruff_cache .pytest_cache tests/artifacts .brandlens
