@@ -138,8 +138,13 @@ locals {
           }))
         }
         "labeler-labeling-job-state" = {
-          bus           = "default"
-          event_pattern = jsonencode({ source = ["aws.sagemaker"], detail-type = ["SageMaker Ground Truth Labeling Job State Change"] })
+          bus = "default"
+          # only the labeler's own jobs (named brandlens-<hash>), not every job of the account
+          event_pattern = jsonencode({
+            source      = ["aws.sagemaker"]
+            detail-type = ["SageMaker Ground Truth Labeling Job State Change"]
+            resources   = [{ wildcard = "arn:aws*:sagemaker:*:*:labeling-job/brandlens-*" }]
+          })
         }
       }
       statements = concat([

@@ -176,6 +176,8 @@ def define(names: StackNames) -> StackSpec:
                 event_pattern={
                     "source": ["aws.sagemaker"],
                     "detail-type": ["SageMaker Ground Truth Labeling Job State Change"],
+                    # only the labeler's own jobs (named brandlens-<hash>), not the account's
+                    "resources": [{"wildcard": "arn:aws*:sagemaker:*:*:labeling-job/brandlens-*"}],
                 },
                 queue="labeler",
             ),
