@@ -14,7 +14,7 @@ LS_STAMP := $(LS_VENV)/.installed-stamp
 CK_VENV  := .venv-checkov
 CK_STAMP := $(CK_VENV)/.installed-stamp
 
-.PHONY: install labelstudio checkov lock run test test-unit test-integration lint format bench clean
+.PHONY: images install labelstudio checkov lock run test test-unit test-integration lint format bench clean
 
 install: $(STAMP)
 
@@ -76,6 +76,16 @@ bench: install
 	$(BIN)/python bench/detector_server.py
 	$(BIN)/python bench/inferer.py
 	$(BIN)/python bench/cost.py
+
+## make images: build every service image (needs a Docker engine), tagged brandlens-<service>:$(TAG)
+TAG      ?= dev
+SERVICES := ingest framer labeler trainer model-manager inferer model-server
+images:
+	@docker info >/dev/null 2>&1 || { echo "make images: no Docker engine answers (docker info failed); build where one runs" >&2; exit 1; }
+	@for s in $(SERVICES); do \
+	  echo "building brandlens-$$s:$(TAG)"; \
+	  docker build -f docker/$$s.Dockerfile -t brandlens-$$s:$(TAG) . || exit 1; \
+	done
 
 clean:
 	rm -rf $(VENV) $(LS_VENV) $(CK_VENV) .mypy_cache .ruff_cache .pytest_cache tests/artifacts .brandlens

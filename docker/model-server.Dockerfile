@@ -1,0 +1,36 @@
+# syntax=docker/dockerfile:1
+# brandlens model-server: `python -m brandlens_model_server`. Build from the repository root:
+#   docker build -f docker/model-server.Dockerfile -t brandlens-model-server .
+ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
+
+# -- build: a virtual environment with the package and this service's extras only
+FROM ${PYTHON_IMAGE} AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /src
+RUN python -m venv /opt/venv
+# PyPI's Linux torch wheel is a CUDA build of several GB: take the CPU build by default;
+# a GPU image passes --build-arg TORCH_INDEX_URL=https://download.pytorch.org/whl/cu128
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+RUN /opt/venv/bin/pip install --index-url "${TORCH_INDEX_URL}" torch==2.13.0
+COPY pyproject.toml constraints.txt README.md ./
+COPY services ./services
+RUN /opt/venv/bin/pip install -c constraints.txt ".[model-server]"
+
+# -- runtime: slim, non-root, the virtual environment and nothing else
+FROM ${PYTHON_IMAGE}
+RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin brandlens
+COPY --from=build /opt/venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    BRANDLENS_MODEL_SERVER_HOST=0.0.0.0 \
+    BRANDLENS_MODEL_SERVER_PORT=9321 \
+    BRANDLENS_MODEL_SERVER_CACHE_DIR=/cache
+# models and training work directories (mount a volume with room: tens of GB)
+RUN mkdir -p /cache && chown 10001 /cache
+VOLUME ["/cache"]
+USER 10001
+EXPOSE 9321
+HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 \
+  CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9321/health', timeout=5)"]
+ENTRYPOINT ["python", "-m", "brandlens_model_server"]
