@@ -19,7 +19,10 @@ COPY --from=build /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    BRANDLENS_LABELER_WORKER_HEARTBEAT_FILE=/tmp/heartbeat
+    BRANDLENS_LABELER_WORKER_HEARTBEAT_FILE=/tmp/heartbeat \
+    BRANDLENS_LABELER_WEBHOOK_HOST=0.0.0.0
+# The Label Studio webhook listens only when BRANDLENS_LABELER_WEBHOOK_PORT is set (default
+# 0: none); on 0.0.0.0 so that a published port (-p PORT:PORT) reaches it.
 USER 10001
 HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 \
   CMD ["python", "-m", "brandlens_core.health", "--file", "/tmp/heartbeat", "--max-age-seconds", "120"]

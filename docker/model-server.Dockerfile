@@ -11,10 +11,17 @@ RUN python -m venv /opt/venv
 # PyPI's Linux torch wheel is a CUDA build of several GB: take the CPU build by default;
 # a GPU image passes --build-arg TORCH_INDEX_URL=https://download.pytorch.org/whl/cu128
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
-RUN /opt/venv/bin/pip install --index-url "${TORCH_INDEX_URL}" torch==2.13.0
+# Only torch itself comes from that index (--no-deps); its dependencies (and a CUDA
+# build's nvidia-* wheels) come from PyPI in the next step, pinned by constraints.txt.
+RUN /opt/venv/bin/pip install --no-deps --index-url "${TORCH_INDEX_URL}" torch==2.13.0
 COPY pyproject.toml constraints.txt README.md ./
 COPY services ./services
-RUN /opt/venv/bin/pip install -c constraints.txt ".[model-server]"
+# The installed torch satisfies the extra's torch==2.13.0 whatever its build label (+cpu,
+# +cu128). constraints.txt pins the CPU build (torch==2.13.0+cpu), so its torch line is left
+# out here: with it, a GPU build would be "downgraded" to +cpu, which PyPI does not have.
+RUN grep -v '^torch==' constraints.txt > /tmp/constraints.txt \
+ && /opt/venv/bin/pip install -c /tmp/constraints.txt ".[model-server]" \
+ && /opt/venv/bin/python -c "import torch; print('torch', torch.__version__)"
 
 # -- runtime: slim, non-root, the virtual environment and nothing else
 FROM ${PYTHON_IMAGE}

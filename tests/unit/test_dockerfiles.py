@@ -5,7 +5,9 @@ a health check; ffmpeg only in the framer's image, PyTorch only in the model-ser
 from __future__ import annotations
 
 import json
+import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -44,6 +46,18 @@ def instructions(path: Path) -> list[tuple[str, str]]:
         word, _, rest = line.partition(" ")
         out.append((word.upper(), rest.strip()))
     return out
+
+
+def final_stage_env(path: Path) -> dict[str, str]:
+    steps = instructions(path)
+    final = steps[max(i for i, (k, _) in enumerate(steps) if k == "FROM") :]
+    env: dict[str, str] = {}
+    for kind, args in final:
+        if kind == "ENV":
+            for pair in shlex.split(args):
+                name, _, value = pair.partition("=")
+                env[name] = value
+    return env
 
 
 def test_one_dockerfile_per_service() -> None:
@@ -114,5 +128,60 @@ def test_the_extras_keep_pytorch_and_ffmpeg_where_they_belong() -> None:
 
 def test_the_build_context_leaves_out_what_images_do_not_need() -> None:
     ignored = (ROOT / ".dockerignore").read_text().split()
-    for entry in (".git", ".venv*", "tests", ".brandlens"):
+    for entry in (".git", ".venv*", "tests", ".brandlens", "bench", "infra", ".hypothesis"):
         assert entry in ignored
+
+
+def test_the_gpu_model_server_keeps_its_cuda_torch() -> None:
+    """torch alone from TORCH_INDEX_URL; the extra then installs under constraints.txt less
+    its torch line (which pins the CPU build: with it pip would swap a CUDA torch for +cpu)."""
+    runs = [a for k, a in instructions(dockerfile("model-server")) if k == "RUN"]
+    (torch_run,) = [r for r in runs if "torch==" in r and "--index-url" in r]
+    assert "--no-deps" in torch_run, "only torch comes from the torch index"
+    assert '"${TORCH_INDEX_URL}"' in torch_run
+    (extra_run,) = [r for r in runs if ".[model-server]" in r]
+    assert "grep -v '^torch==' constraints.txt" in extra_run
+    assert "-c constraints.txt" not in extra_run
+
+
+@pytest.mark.parametrize(
+    ("service", "variable"),
+    [
+        ("ingest", "BRANDLENS_INGEST_API_HOST"),
+        ("labeler", "BRANDLENS_LABELER_WEBHOOK_HOST"),
+        ("model-server", "BRANDLENS_MODEL_SERVER_HOST"),
+    ],
+)
+def test_what_listens_binds_every_interface_in_its_container(service: str, variable: str) -> None:
+    # the services default to 127.0.0.1, which a published port cannot reach
+    assert final_stage_env(dockerfile(service))[variable] == "0.0.0.0"
+
+
+def test_no_secret_is_baked_into_an_image() -> None:
+    for service in SERVICES:
+        for kind, args in instructions(dockerfile(service)):
+            if kind in ("ENV", "ARG"):
+                names = [pair.partition("=")[0] for pair in shlex.split(args)]
+                for name in names:
+                    assert not re.search(r"SECRET|PASSWORD|TOKEN|ACCESS_KEY|CREDENTIAL", name), (
+                        service,
+                        name,
+                    )
+
+
+def test_make_images_says_so_when_no_docker_engine_answers(tmp_path: Path) -> None:
+    make = shutil.which("make")
+    if make is None:
+        pytest.skip("make is not installed")
+    stub = tmp_path / "docker"
+    stub.write_text('#!/bin/sh\necho "docker $*" >> "$(dirname "$0")/calls"\nexit 1\n')
+    stub.chmod(0o755)
+    env = {**os.environ, "PATH": f"{tmp_path}{os.pathsep}{os.environ.get('PATH', '')}"}
+    result = subprocess.run(
+        [make, "--no-print-directory", "images"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "no Docker engine" in result.stderr
+    assert (tmp_path / "calls").read_text().split("\n")[0] == "docker info"
+    assert "docker build" not in (tmp_path / "calls").read_text()

@@ -414,6 +414,9 @@ class Worker(Generic[M, C]):
                 await self._sqs.change_message_visibility(
                     QueueUrl=self._queue_url, ReceiptHandle=receipt, VisibilityTimeout=timeout
                 )
+                # a worker whose every slot is busy does not poll, but it is alive and
+                # working: the health check must not take it for hung
+                self._touch_heartbeat()
                 key = claimed_key()
                 if key is not None and self._idempotency is not None:
                     await self._idempotency.extend(key, timeout)
