@@ -162,6 +162,33 @@ async def test_a_long_handler_keeps_its_message_invisible_with_a_heartbeat(stack
     assert await depth(stack.clients, url) == (0, 0)
 
 
+async def test_a_worker_busy_in_every_slot_stays_healthy(stack: Stack, tmp_path: Any) -> None:
+    """The health file is touched by polls and by the visibility heartbeat of work in
+    progress, so a worker that cannot poll (all slots busy) is not taken for hung."""
+    url, _ = await make_queue(stack.clients, f"{stack.names.stack_name}-w")
+    beat = tmp_path / "alive"
+    await send(stack.clients, url, ["slow:6"])
+    running = RunningWorker(
+        worker(
+            stack, url, Recorder(), max_in_flight_messages=1, visibility_timeout_seconds=1,
+            heartbeat_file=str(beat),
+        )
+    )  # fmt: skip
+    try:
+
+        async def busy() -> bool:
+            return bool(running.worker.stats.in_flight == 1)
+
+        await eventually(busy, timeout=10, message="busy")
+        ages = []
+        for _ in range(8):  # 4 s of a single busy slot: no poll happens
+            await asyncio.sleep(0.5)
+            ages.append(time.time() - beat.stat().st_mtime)
+        assert max(ages) < 1.5, ages  # touched about every visibility / 3
+    finally:
+        await running.stop()
+
+
 async def _succeeded(running: RunningWorker, n: int) -> bool:
     return running.worker.stats.succeeded >= n
 
