@@ -40,7 +40,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 # 400s for values the document describes in words but JSON Schema cannot express, so a
 # schema-valid request may earn them: brands equal ignoring case or spaces (uniqueItems is
 # exact) and cursors this API did not give out (they are opaque).
-UNSAYABLE = ("a brand is listed twice", "the cursor is not one", "the cursor does not belong")
+UNSAYABLE = ("is listed twice", "the cursor is not one", "the cursor does not belong")
 
 
 @dataclass

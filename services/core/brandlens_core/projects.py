@@ -86,6 +86,17 @@ def check_brand(name: str) -> str:
     return stripped
 
 
+def check_brands(names: list[str]) -> list[str]:
+    """Each brand checked (:func:`check_brand`), none twice ignoring case and spaces."""
+    brands = [check_brand(v) for v in names]
+    seen: set[str] = set()
+    for brand in brands:
+        if brand.casefold() in seen:
+            raise ValueError(f"brand {brand!r} is listed twice (brands are compared ignoring case)")
+        seen.add(brand.casefold())
+    return brands
+
+
 class LabelingBackend(StrEnum):
     LABEL_STUDIO = "label-studio"
     GROUND_TRUTH = "ground-truth"
@@ -149,13 +160,7 @@ class Project(BaseModel):
     @field_validator("brands")
     @classmethod
     def _brands(cls, value: list[str]) -> list[str]:
-        brands = [check_brand(v) for v in value]
-        seen: set[str] = set()
-        for brand in brands:
-            if brand.casefold() in seen:
-                raise ValueError(f"brand {brand!r} is listed twice")
-            seen.add(brand.casefold())
-        return brands
+        return check_brands(value)
 
     def check_backend(self) -> None:
         """Raise ValueError when the chosen backend lacks what it needs."""

@@ -16,7 +16,7 @@ from brandlens_core.projects import (
     MAX_BRAND_CHARS,
     MAX_BRANDS,
     PROJECT_RE,
-    check_brand,
+    check_brands,
     check_project_name,
     control_character,
     control_class,
@@ -78,10 +78,7 @@ class ProjectCreate(BaseModel):
     @field_validator("brands")
     @classmethod
     def _brands(cls, value: list[str]) -> list[str]:
-        brands = [check_brand(v) for v in value]
-        if len({b.casefold() for b in brands}) != len(brands):
-            raise ValueError("a brand is listed twice")
-        return brands
+        return check_brands(value)
 
 
 class ProjectView(BaseModel):

@@ -21,9 +21,6 @@ training on exactly the frames the framer samples from ``training.mp4`` (see the
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import tempfile
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -33,7 +30,7 @@ from typing import Any
 from PIL import Image
 
 from .brands import Brand, default_brands
-from .video import FrameTruth, ffmpeg_exe, frame_count, make_schedule, render_video_frames
+from .video import FrameTruth, encode_video, frame_count, make_schedule, render_video_frames
 
 #: Brands of the demo (``default_brands(DEMO_BRAND_COUNT)``: acme, globex, initech).
 DEMO_BRAND_COUNT = 3
@@ -206,59 +203,13 @@ def _segments(
         offset += frame_count(seconds, config.training_fps)
 
 
-def write_video(
-    path: Path,
-    frames: Iterable[tuple[FrameTruth, Image.Image]],
-    *,
-    fps: float,
-    width: int,
-    height: int,
-) -> list[FrameTruth]:
-    """Encode frames as :func:`generate_video` does (H.264, yuv420p, bit-exact);
-    returns their ground truth."""
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
-    cmd = [
-        ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
-        "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", f"{fps:g}",
-        "-i", "-",
-        "-an", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-preset", "veryfast",
-        "-g", str(max(1, round(2 * fps))), "-crf", "23",
-        "-map_metadata", "-1", "-fflags", "+bitexact", "-flags:v", "+bitexact",
-        "-movflags", "+faststart", "-f", "mp4",
-        os.fspath(tmp),
-    ]  # fmt: skip
-    truth: list[FrameTruth] = []
-    with tempfile.TemporaryFile() as err:
-        # fixed argv, no shell: the only variable parts are numbers and the output path
-        proc = subprocess.Popen(  # noqa: S603
-            cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err
-        )
-        assert proc.stdin is not None
-        try:
-            for gt, image in frames:
-                proc.stdin.write(image.tobytes())
-                truth.append(gt)
-        except BrokenPipeError:
-            pass
-        finally:
-            proc.stdin.close()
-            code = proc.wait()
-        if code != 0:
-            tmp.unlink(missing_ok=True)
-            err.seek(0)
-            message = err.read().decode(errors="replace").strip()
-            raise RuntimeError(f"ffmpeg failed ({code}): {message}")
-    tmp.replace(path)
-    return truth
-
-
 def make_demo_media(out_dir: Path, config: DemoConfig = DEMO_CONFIG) -> DemoMedia:
     """Write ``training.mp4``, ``training.json`` and ``analysis.mp4`` into ``out_dir``."""
     started = time.monotonic()
     out_dir.mkdir(parents=True, exist_ok=True)
     brands = default_brands(config.brands)
     training_video = out_dir / "training.mp4"
-    training_truth = write_video(
+    training_truth = encode_video(
         training_video,
         _segments(brands, config),
         fps=config.training_fps,
@@ -269,7 +220,7 @@ def make_demo_media(out_dir: Path, config: DemoConfig = DEMO_CONFIG) -> DemoMedi
     training_annotations.write_bytes(coco_annotations(training_truth, config.width, config.height))
     analysis_video = out_dir / "analysis.mp4"
     seconds = config.analysis_seconds
-    analysis_truth = write_video(
+    analysis_truth = encode_video(
         analysis_video,
         render_video_frames(
             brands=brands,

@@ -15,8 +15,9 @@ import math
 import os
 import subprocess
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -228,6 +229,25 @@ def generate_video(
         raise ValueError("H.264 yuv420p needs even frame dimensions")
     if fps <= 0 or seconds <= 0:
         raise ValueError("seconds and fps must be positive")
+    frames = render_video_frames(
+        brands=brands, seconds=seconds, fps=fps, width=width, height=height, seed=seed,
+        schedule=schedule,
+    )  # fmt: skip
+    return encode_video(Path(path), frames, fps=fps, width=width, height=height, crf=crf)
+
+
+def encode_video(
+    path: Path,
+    frames: Iterable[tuple[FrameTruth, Image.Image]],
+    *,
+    fps: float,
+    width: int,
+    height: int,
+    crf: int = 23,
+) -> list[FrameTruth]:
+    """Encode ``frames`` as H.264 (yuv420p, bit-exact, keyframe every ``2 * fps``) into
+    ``path`` (written to a temporary name, then renamed); returns their ground truth."""
+    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
     cmd = [
         ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
         "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", f"{fps:g}",
@@ -235,8 +255,8 @@ def generate_video(
         "-an", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-preset", "veryfast",
         "-g", str(max(1, round(2 * fps))), "-crf", str(crf),
         "-map_metadata", "-1", "-fflags", "+bitexact", "-flags:v", "+bitexact",
-        "-movflags", "+faststart",
-        os.fspath(path),
+        "-movflags", "+faststart", "-f", "mp4",
+        os.fspath(tmp),
     ]  # fmt: skip
     truth: list[FrameTruth] = []
     with tempfile.TemporaryFile() as err:
@@ -246,15 +266,7 @@ def generate_video(
         )
         assert proc.stdin is not None
         try:
-            for gt, image in render_video_frames(
-                brands=brands,
-                seconds=seconds,
-                fps=fps,
-                width=width,
-                height=height,
-                seed=seed,
-                schedule=schedule,
-            ):
+            for gt, image in frames:
                 proc.stdin.write(image.tobytes())
                 truth.append(gt)
         except BrokenPipeError:
@@ -263,7 +275,9 @@ def generate_video(
             proc.stdin.close()
             code = proc.wait()
         if code != 0:
+            tmp.unlink(missing_ok=True)
             err.seek(0)
             message = err.read().decode(errors="replace").strip()
             raise RuntimeError(f"ffmpeg failed ({code}): {message}")
+    tmp.replace(path)
     return truth
