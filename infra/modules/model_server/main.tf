@@ -8,15 +8,6 @@ locals {
 
 data "aws_region" "current" {}
 
-resource "aws_cloudwatch_log_group" "this" {
-  # checkov:skip=CKV_AWS_158:log groups are encrypted by CloudWatch Logs by default; pass kms_key_arn for a customer key
-  # checkov:skip=CKV_AWS_338:retention is a variable (log_retention_days, default 30)
-  name              = "/brandlens/${var.stack_name}/model-server"
-  retention_in_days = var.log_retention_days
-  kms_key_id        = var.kms_key_arn
-  tags              = var.tags
-}
-
 resource "aws_service_discovery_service" "this" {
   name = "model-server"
 
@@ -34,52 +25,6 @@ resource "aws_service_discovery_service" "this" {
   }
 
   tags = var.tags
-}
-
-data "aws_iam_policy_document" "assume" {
-  statement {
-    actions = ["sts:AssumeRole"]
-    principals {
-      type        = "Service"
-      identifiers = ["ecs-tasks.amazonaws.com"]
-    }
-  }
-}
-
-resource "aws_iam_role" "execution" {
-  name               = "${local.family}-execution"
-  assume_role_policy = data.aws_iam_policy_document.assume.json
-  tags               = var.tags
-}
-
-data "aws_iam_policy_document" "execution" {
-  statement {
-    sid       = "PullImage"
-    actions   = ["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"]
-    resources = [var.repository_arn]
-  }
-  statement {
-    sid       = "EcrToken"
-    actions   = ["ecr:GetAuthorizationToken"]
-    resources = ["*"] # GetAuthorizationToken has no resource-level permissions
-  }
-  statement {
-    sid       = "Logs"
-    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-    resources = ["${aws_cloudwatch_log_group.this.arn}:*"]
-  }
-}
-
-resource "aws_iam_role_policy" "execution" {
-  name   = "start-task"
-  role   = aws_iam_role.execution.id
-  policy = data.aws_iam_policy_document.execution.json
-}
-
-resource "aws_iam_role" "task" {
-  name               = "${local.family}-task"
-  assume_role_policy = data.aws_iam_policy_document.assume.json
-  tags               = var.tags
 }
 
 # Reads what it trains on and analyses (datasets, manifests, frames), keeps its state
@@ -109,9 +54,19 @@ data "aws_iam_policy_document" "task" {
   }
 }
 
+module "identity" {
+  source             = "../task_identity"
+  stack_name         = var.stack_name
+  service            = "model-server"
+  repository_arn     = var.repository_arn
+  kms_key_arn        = var.kms_key_arn
+  log_retention_days = var.log_retention_days
+  tags               = var.tags
+}
+
 resource "aws_iam_role_policy" "task" {
   name   = "model-server"
-  role   = aws_iam_role.task.id
+  role   = module.identity.task_role_id
   policy = data.aws_iam_policy_document.task.json
 }
 
@@ -121,8 +76,8 @@ resource "aws_ecs_task_definition" "this" {
   network_mode             = "awsvpc"
   cpu                      = var.cpu
   memory                   = var.memory
-  execution_role_arn       = aws_iam_role.execution.arn
-  task_role_arn            = aws_iam_role.task.arn
+  execution_role_arn       = module.identity.execution_role_arn
+  task_role_arn            = module.identity.task_role_arn
 
   runtime_platform {
     operating_system_family = "LINUX"
@@ -164,7 +119,7 @@ resource "aws_ecs_task_definition" "this" {
     logConfiguration = {
       logDriver = "awslogs"
       options = {
-        "awslogs-group"         = aws_cloudwatch_log_group.this.name
+        "awslogs-group"         = module.identity.log_group_name
         "awslogs-region"        = data.aws_region.current.name
         "awslogs-stream-prefix" = "model-server"
       }

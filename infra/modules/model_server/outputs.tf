@@ -1,6 +1,6 @@
 output "task_role_arn" {
   description = "ARN of the model-server's task role."
-  value       = aws_iam_role.task.arn
+  value       = module.identity.task_role_arn
 }
 
 output "service_name" {

@@ -20,12 +20,12 @@ output "dlq_arn" {
 
 output "task_role_arn" {
   description = "ARN of the service's task role."
-  value       = aws_iam_role.task.arn
+  value       = module.identity.task_role_arn
 }
 
 output "task_role_name" {
   description = "Name of the service's task role."
-  value       = aws_iam_role.task.name
+  value       = module.identity.task_role_id
 }
 
 output "service_name" {
@@ -35,5 +35,5 @@ output "service_name" {
 
 output "log_group" {
   description = "CloudWatch log group of the service."
-  value       = aws_cloudwatch_log_group.this.name
+  value       = module.identity.log_group_name
 }
