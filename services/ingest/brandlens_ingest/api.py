@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import uuid
 from collections.abc import Awaitable, Callable
@@ -546,8 +547,10 @@ def create_api(ctx: ApiContext) -> web.Application:
 # -- OpenAPI ----------------------------------------------------------------------------------
 
 
+@functools.cache
 def openapi_document() -> dict[str, Any]:
-    """The OpenAPI 3.1 document of :data:`ROUTES` (schemas from the pydantic models)."""
+    """The OpenAPI 3.1 document of :data:`ROUTES` (schemas from the pydantic models), built
+    once per process; callers must not change it."""
     from pydantic.json_schema import models_json_schema
 
     models: list[type[BaseModel]] = [ErrorBody, Health]
