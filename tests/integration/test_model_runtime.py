@@ -3,7 +3,10 @@
 - three jobs at once on a stopped model: one StartProjectVersion; the model stops
   within idle_grace + 30 s of the last job's end;
 - an inferer killed in the middle of a job: the job completes, every frame once, and
-  the model is not stopped while the job lives.
+  the model is not stopped while the job lives;
+- the model-server killed in the middle of a job and back on the same address a while
+  later: the batches wait for it (no receive used up, nothing in the DLQ) and the job
+  completes, every frame once.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from brandlens_inferer.settings import InfererSettings
 from brandlens_model_manager.app import create_worker as create_manager
 from brandlens_model_manager.app import run as run_manager
 from brandlens_model_manager.settings import ModelManagerSettings
+from brandlens_model_server.launcher import ModelServerProcess
 from tests.integration.test_model_server_support import ModelServerHarness, rekognition, train
 from tests.support import (
     RunningWorker,
@@ -63,6 +67,7 @@ class Runtime:
     client: Any
     tmp_path: Path
     server_url: str
+    harness: ModelServerHarness
 
 
 @pytest.fixture
@@ -95,7 +100,7 @@ async def runtime(stack: Stack, tmp_path: Path) -> AsyncIterator[Runtime]:
             )  # fmt: skip
             task = asyncio.create_task(run_manager(manager, manager.ctx))
             exits.push_async_callback(_stop, manager, task)
-            yield Runtime(stack, model, calls, client, tmp_path, server.endpoint_url)
+            yield Runtime(stack, model, calls, client, tmp_path, server.endpoint_url, harness)
     finally:
         await harness.stop_all()
 
@@ -237,6 +242,66 @@ async def test_a_killed_inferer_the_job_still_completes_once(
     assert summary["frame_count"] == frame_count
     assert summary["frame_indexes"] == list(range(frame_count))  # every frame, once
     assert len(await stack.events_of("AnalysisCompleted")) == 1
+
+
+async def test_a_killed_model_server_the_job_waits_and_completes_once(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    """A model-server restart in the middle of a job loses nothing (that a refused
+    connection waits rather than fails is pinned by tests/unit/test_inferer_unreachable)."""
+    stack = runtime.stack
+    workers = [
+        await start_ingest(stack),
+        await start_framer(stack, FramerSettings(analysis_interval_ms=100, batch_size_frames=4)),
+    ]
+    env = stack.env() | {
+        "BRANDLENS_AWS_REKOGNITION_ENDPOINT_URL": runtime.server_url,
+        "BRANDLENS_INFERER_WAIT_DELAY_SECONDS": "1",
+        "BRANDLENS_INFERER_MAX_IN_FLIGHT_FRAMES": "2",
+        "BRANDLENS_INFERER_RATE_PER_INFERENCE_UNIT": "4",
+        "BRANDLENS_INFERER_WORKER_MAX_IN_FLIGHT_MESSAGES": "2",
+        "BRANDLENS_INFERER_WORKER_WAIT_TIME_SECONDS": "1",
+        # a failing batch would be received again within a second: 8 receives in seconds
+        "BRANDLENS_INFERER_WORKER_RETRY_BASE_DELAY_SECONDS": "0.2",
+        "BRANDLENS_INFERER_WORKER_RETRY_MAX_DELAY_SECONDS": "0.5",
+    }
+    inferer = await start_service("brandlens_inferer", env, tmp_path / "inferer.log")
+    (server,) = runtime.harness.servers
+    try:
+        video = make_mp4(tmp_path / "clip.mp4", seconds=4.0, size="320x180")
+        await stack.clients.s3.put_object(
+            Bucket=stack.names.media_bucket, Key="analysis/acme/clip.mp4", Body=video
+        )
+
+        async def a_batch_done() -> Any:
+            rows = (await stack.clients.dynamodb.scan(TableName=stack.names.table("jobs")))["Items"]
+            return [r for r in rows if int(r.get("batches_done", {}).get("N", "0")) >= 1]
+
+        await eventually(a_batch_done, timeout=90, message="a batch analysed")
+        await server.kill()
+        await asyncio.sleep(8)  # down for a while
+        again = ModelServerProcess(
+            env=runtime.harness.env(), log_path=tmp_path / "model-server-again.log",
+            port=server.port,
+        )  # fmt: skip
+        runtime.harness.servers.append(again)
+        await again.start()
+        done = await eventually(lambda: completed(stack, 1), timeout=120, message="job completed")
+    finally:
+        if inferer.returncode is None:
+            inferer.send_signal(signal.SIGTERM)
+            await inferer.wait()
+        for worker in workers:
+            await worker.stop()
+    summary = json.loads(
+        await (
+            await stack.clients.s3.get_object(
+                Bucket=stack.names.artifacts_bucket, Key=done[0]["detail"]["summary_key"]
+            )
+        )["Body"].read()
+    )
+    assert summary["frame_indexes"] == list(range(40))  # 4 s every 100 ms, each once
+    assert await stack.queue_depth(await stack.dlq_url("inferer")) == 0
 
 
 async def test_a_project_without_a_model_fails_its_analysis_with_the_reason(

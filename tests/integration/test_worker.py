@@ -267,6 +267,30 @@ async def test_an_idempotency_record_lets_a_key_run_once(stack: Stack) -> None:
     assert running.worker.stats.duplicates == 1
 
 
+async def test_a_killed_workers_message_received_again_takes_its_claim_over(
+    stack: Stack,
+) -> None:
+    """The claim's own message is not a copy: found by the chaos run, where a framer's
+    message came back a moment before its claim expired and was acknowledged (job lost)."""
+    url, _ = await make_queue(stack.clients, f"{stack.names.stack_name}-w")
+    store = IdempotencyStore(
+        stack.clients.dynamodb, stack.names.table("idempotency"), "test", ttl_seconds=60
+    )
+    sent = await stack.clients.sqs.send_message(QueueUrl=url, MessageBody="k2#a")
+    # the worker that received it claimed the key and was killed; the claim has not expired
+    await store.acquire("k2", 600, owner=sent["MessageId"])
+    handler = Recorder()
+    running = RunningWorker(worker(stack, url, handler, idempotency=store))
+    try:
+        await eventually(lambda: _succeeded(running, 1), message="the redelivery handled")
+        await send(stack.clients, url, ["k2#b"])  # another message of the key: a copy
+        await eventually(lambda: _depth_is(stack, url, 0), message="copy acknowledged")
+    finally:
+        await running.stop()
+    assert handler.calls == Counter({"k2#a": 1})
+    assert running.worker.stats.duplicates == 1
+
+
 async def test_a_failed_attempt_releases_its_idempotency_record(stack: Stack) -> None:
     url, _ = await make_queue(stack.clients, f"{stack.names.stack_name}-w")
     store = IdempotencyStore(

@@ -131,6 +131,7 @@ class ServiceProcess:
     restarts: int = 0
     process: asyncio.subprocess.Process | None = None
     _stopping: bool = False
+    _killed: bool = False  # by kill(): restarted at once, no crash-loop backoff
     _supervisor: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -161,8 +162,9 @@ class ServiceProcess:
             if self._stopping:
                 return
             self.restarts += 1
-            if time.monotonic() - started > 30:
+            if time.monotonic() - started > 30 or self._killed:
                 backoff = 0.5
+            self._killed = False
             print(
                 f"[brandlens] {self.name} exited with code {code}; restarting in {backoff:.1f}s "
                 f"(log: {self.log_path})",
@@ -174,6 +176,7 @@ class ServiceProcess:
     def kill(self) -> None:
         """SIGKILL the current process (the supervisor restarts it): for chaos tests."""
         if self.process is not None and self.process.returncode is None:
+            self._killed = True
             self.process.kill()
 
     async def stop(self, timeout_seconds: float = 35.0) -> None:

@@ -5,7 +5,12 @@ conditional write; it marks the record ``COMPLETED`` when the handler
 succeeds, and deletes it when the handler fails, so a retry can run. A record
 left ``IN_PROGRESS`` by a worker that died expires when the message's
 visibility does (the worker's heartbeat extends both together), so the
-redelivered message can take it over. Completed records expire through TTL.
+redelivered message can take it over. The record also names the SQS message that
+holds it (``owner``): the owner's own message, received again, takes the claim over at
+once, expired or not. (Its visibility and the record's expiry are extended by two
+calls, so the message can come back a moment before the record expires; without the
+owner check it would be taken for a copy and acknowledged, and the work lost.)
+Completed records expire through TTL.
 """
 
 from __future__ import annotations
@@ -44,8 +49,9 @@ class IdempotencyStore:
     def _id(self, key: str) -> str:
         return f"{self._scope}#{key}"
 
-    async def acquire(self, key: str, in_progress_seconds: float) -> None:
-        """Claim ``key`` or raise AlreadyCompletedError / InProgressElsewhereError."""
+    async def acquire(self, key: str, in_progress_seconds: float, owner: str = "") -> None:
+        """Claim ``key`` for the message ``owner`` (its SQS message id) or raise
+        AlreadyCompletedError / InProgressElsewhereError."""
         now = time.time()
         item = to_item(
             {
@@ -53,6 +59,7 @@ class IdempotencyStore:
                 "status": RecordStatus.IN_PROGRESS.value,
                 "in_progress_expiry_ms": int((now + in_progress_seconds) * 1000),
                 "expiration": int(now + self._ttl),
+                "owner": owner,
             }
         )
         try:
@@ -61,13 +68,16 @@ class IdempotencyStore:
                 Item=item,
                 ConditionExpression=(
                     "attribute_not_exists(id) OR expiration < :now "
-                    "OR (#status = :in_progress AND in_progress_expiry_ms < :now_ms)"
+                    "OR (#status = :in_progress AND "
+                    "(in_progress_expiry_ms < :now_ms OR #owner = :owner))"
                 ),
-                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeNames={"#status": "status", "#owner": "owner"},
                 ExpressionAttributeValues={
                     ":now": {"N": str(int(now))},
                     ":now_ms": {"N": str(int(now * 1000))},
                     ":in_progress": {"S": RecordStatus.IN_PROGRESS.value},
+                    # no owner given: match nothing (a message id is never "-")
+                    ":owner": {"S": owner or "-"},
                 },
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )

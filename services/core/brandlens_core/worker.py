@@ -318,7 +318,7 @@ class Worker(Generic[M, C]):
                     key = self._idempotency_key(decoded)
                     if key is not None:  # None: this message needs no record
                         await self._idempotency.acquire(
-                            key, self._settings.visibility_timeout_seconds
+                            key, self._settings.visibility_timeout_seconds, owner=message_id
                         )
                         claimed = True
                 async with asyncio.timeout(self._settings.message_deadline_seconds):
@@ -327,9 +327,10 @@ class Worker(Generic[M, C]):
             except AlreadyCompletedError:
                 outcome = "duplicate"
             except InProgressElsewhereError:
-                # Another message with the same key holds the claim. That message
-                # is the work's owner: if its worker fails it is retried, if its
-                # worker dies it reappears. This copy adds nothing: acknowledge it.
+                # Another message with the same key holds the claim (a redelivery of
+                # the owner's own message takes the claim over in acquire). That
+                # message is the work's owner: if its worker fails it is retried, if
+                # its worker dies it reappears. This copy adds nothing: acknowledge it.
                 outcome = "duplicate"
                 log.info("message.duplicate_in_progress", key=key)
             except RetryLaterError as exc:

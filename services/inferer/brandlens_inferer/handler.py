@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import botocore.exceptions
 import structlog
 from pydantic import ValidationError
 
@@ -60,6 +61,8 @@ log = get_logger(__name__)
 SOURCE = "brandlens.inferer"
 THROTTLED = frozenset({"ProvisionedThroughputExceededException", "ThrottlingException"})
 NOT_RUNNING = frozenset({"ResourceNotReadyException"})
+# no answer at all from the model's endpoint: refused, reset, timed out
+UNREACHABLE = (botocore.exceptions.ConnectionError, botocore.exceptions.ReadTimeoutError)
 
 
 class ModelNotRunningError(Exception):
@@ -240,6 +243,10 @@ async def detect(
         async with limiter.slot():
             try:
                 response = await ctx.rekognition.detect_custom_labels(**request)
+            except UNREACHABLE as exc:
+                # the model's endpoint is down or restarting (a model-server being replaced):
+                # wait for it like for a stopped model, without using up the batch's receives
+                raise ModelNotRunningError(f"the model's endpoint is unreachable: {exc}") from None
             except Exception as exc:
                 code = error_code(exc)
                 if code in NOT_RUNNING:
