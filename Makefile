@@ -14,7 +14,7 @@ LS_STAMP := $(LS_VENV)/.installed-stamp
 CK_VENV  := .venv-checkov
 CK_STAMP := $(CK_VENV)/.installed-stamp
 
-.PHONY: images install labelstudio checkov lock run test test-unit test-integration lint format bench clean
+.PHONY: images install labelstudio checkov lock run test test-unit test-integration chaos lint format bench clean
 
 install: $(STAMP)
 
@@ -58,6 +58,10 @@ test-unit: install
 
 test-integration: install labelstudio checkov
 	$(BIN)/pytest tests/integration
+
+## make chaos: the chaos run alone (services SIGKILLed while jobs run; also part of make test)
+chaos: install
+	$(BIN)/pytest tests/chaos -m chaos
 
 lint: install
 	$(BIN)/ruff check .

@@ -304,6 +304,72 @@ async def test_a_killed_model_server_the_job_waits_and_completes_once(
     assert await stack.queue_depth(await stack.dlq_url("inferer")) == 0
 
 
+async def test_a_lost_batch_is_sent_again_from_the_manifest(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    """A batch message that never arrives (moved to the DLQ, purged) does not strand the job:
+    the inferer's delayed job check rebuilds it from the framer's manifest."""
+    stack = runtime.stack
+    workers = [
+        await start_ingest(stack),
+        await start_framer(stack, FramerSettings(analysis_interval_ms=100, batch_size_frames=4)),
+    ]
+    inferer_url = stack.queue_urls["inferer"]
+    try:
+        video = make_mp4(tmp_path / "clip.mp4", seconds=4.0, size="320x180")
+        await stack.clients.s3.put_object(
+            Bucket=stack.names.media_bucket, Key="analysis/acme/clip.mp4", Body=video
+        )
+        await eventually(lambda: stack.events_of("FramesExtracted"), timeout=90, message="framed")
+        lost = None
+        while lost is None:  # take batch 3 off the queue: it is lost
+            r = await stack.clients.sqs.receive_message(
+                QueueUrl=inferer_url, MaxNumberOfMessages=10, VisibilityTimeout=30
+            )
+            for m in r.get("Messages", []):
+                if json.loads(m["Body"]).get("batch_index") == 3:
+                    lost = m
+                    await stack.clients.sqs.delete_message(
+                        QueueUrl=inferer_url, ReceiptHandle=m["ReceiptHandle"]
+                    )
+                else:
+                    await stack.clients.sqs.change_message_visibility(
+                        QueueUrl=inferer_url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0
+                    )
+        env = stack.env() | {
+            "BRANDLENS_AWS_REKOGNITION_ENDPOINT_URL": runtime.server_url,
+            "BRANDLENS_INFERER_WAIT_DELAY_SECONDS": "1",
+            "BRANDLENS_INFERER_CHECK_INTERVAL_SECONDS": "2",
+            "BRANDLENS_INFERER_WORKER_WAIT_TIME_SECONDS": "1",
+        }
+        inferer = await start_service("brandlens_inferer", env, tmp_path / "inferer.log")
+        try:
+            done = await eventually(
+                lambda: completed(stack, 1), timeout=120, message="job completed"
+            )
+        finally:
+            inferer.send_signal(signal.SIGTERM)
+            await inferer.wait()
+    finally:
+        for worker in workers:
+            await worker.stop()
+    assert done[0]["detail"]["job_id"] == json.loads(lost["Body"])["job_id"]
+    summary = json.loads(
+        await (
+            await stack.clients.s3.get_object(
+                Bucket=stack.names.artifacts_bucket, Key=done[0]["detail"]["summary_key"]
+            )
+        )["Body"].read()
+    )
+    assert summary["frame_indexes"] == list(range(40))  # batch 3's frames included, once
+    resent = [
+        json.loads(line)
+        for line in (tmp_path / "inferer.log").read_text().splitlines()
+        if '"job.batches_resent"' in line
+    ]
+    assert [r["batches"] for r in resent] == [[3]]  # the lost one only
+
+
 async def test_a_project_without_a_model_fails_its_analysis_with_the_reason(
     runtime: Runtime,
 ) -> None:

@@ -66,3 +66,14 @@ def test_health_check_reads_the_heartbeat_age(tmp_path: Path) -> None:
     assert not ok
     assert "last poll 120s ago" in message
     assert health_main(["--file", str(beat), "--max-age-seconds", "60"]) == 1
+
+
+def test_the_inferer_holds_two_batches_unless_told_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from brandlens_core.settings import worker_settings_for
+
+    assert worker_settings_for("inferer").max_in_flight_messages == 2
+    assert worker_settings_for("framer").max_in_flight_messages == 10
+    monkeypatch.setenv("BRANDLENS_INFERER_WORKER_MAX_IN_FLIGHT_MESSAGES", "7")
+    assert worker_settings_for("inferer").max_in_flight_messages == 7

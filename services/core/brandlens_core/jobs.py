@@ -258,6 +258,16 @@ class JobStore:
             return False
         return True
 
+    async def counted_batches(self, job_id: str) -> set[str]:
+        """The batch ids :meth:`count_batch` has counted."""
+        got = await self._db.get_item(
+            TableName=self._table,
+            Key={"job_id": {"S": job_id}},
+            ProjectionExpression="analyzed_batches",
+            ConsistentRead=True,
+        )
+        return set(got.get("Item", {}).get("analyzed_batches", {}).get("SS", []))
+
     async def claim_aggregation(self, job_id: str, now: float, stale_before: float) -> bool:
         """One aggregation per job: True for the caller that may run it."""
         try:

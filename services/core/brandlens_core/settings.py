@@ -9,6 +9,7 @@ the plain ``BRANDLENS_`` prefix, so one environment file serves all services.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from pydantic import AnyHttpUrl, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -130,10 +131,22 @@ class WorkerSettings(BaseSettings):
     )
 
 
+#: Worker defaults that differ per service (the environment still wins). The inferer
+#: holds two batches: enough to keep its DetectCustomLabels calls busy; a batch held
+#: beyond that only waits, and if the process dies it has used up a receive for nothing
+#: (the chaos run dead-lettered batches held ten at a time by an inferer killed often).
+SERVICE_WORKER_DEFAULTS: dict[str, dict[str, Any]] = {"inferer": {"max_in_flight_messages": 2}}
+
+
 def worker_settings_for(service: str) -> WorkerSettings:
     prefix = f"BRANDLENS_{service.upper().replace('-', '_')}_WORKER_"
 
     class _Scoped(WorkerSettings):
         model_config = SettingsConfigDict(env_prefix=prefix, extra="ignore")
 
-    return WorkerSettings.model_validate(_Scoped().model_dump())
+    scoped = _Scoped()
+    values = scoped.model_dump()
+    for name, value in SERVICE_WORKER_DEFAULTS.get(service, {}).items():
+        if name not in scoped.model_fields_set:
+            values[name] = value
+    return WorkerSettings.model_validate(values)

@@ -310,6 +310,7 @@ class Worker(Generic[M, C]):
         claimed = False
         outcome = "failed"
         delay: float = 0.0
+        log.debug("message.received")  # with message.settled: work received, never settled
         heartbeat = asyncio.create_task(self._heartbeat(receipt, lambda: key if claimed else None))
         try:
             try:

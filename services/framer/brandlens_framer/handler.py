@@ -103,6 +103,7 @@ async def handle(message: CatalogEvent, ctx: FramerContext) -> None:
     framing = {
         "frame_count": result.frame_count,
         "batch_count": result.batch_count,
+        "batch_size_frames": ctx.settings.batch_size_frames,  # batch b: index // size == b
         "manifest_key": result.manifest_key,
         "artifacts_bucket": ctx.artifacts_bucket,
         **result.details,

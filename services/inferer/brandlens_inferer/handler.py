@@ -24,7 +24,7 @@ from typing import Any
 
 import botocore.exceptions
 import structlog
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from brandlens_core.aws import Client, error_code
 from brandlens_core.envelopes import InvalidMessageError, parse_envelope
@@ -73,11 +73,23 @@ class AnalysisError(Exception):
     """The job cannot be analysed; the reason is for the user."""
 
 
+class JobCheck(BaseModel):
+    """Sent by the inferer to itself, delayed: is this framed job still missing batches?"""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    check_job_id: str = Field(min_length=1, max_length=200)
+    round: int = Field(ge=1)
+    batches_done: int = Field(ge=0, description="counted at the previous check")
+    running: bool = Field(False, description="the model was running at the previous check")
+
+
 @dataclass(frozen=True)
 class Message:
     batch: FrameBatch | None = None
     waited_seconds: float = 0.0
     framed: FramesExtracted | None = None
+    check: JobCheck | None = None
 
 
 def decode(body: str) -> Message:
@@ -85,6 +97,11 @@ def decode(body: str) -> Message:
         raw: Any = json.loads(body)
     except json.JSONDecodeError as exc:
         raise InvalidMessageError(f"message body is not JSON: {exc.msg}") from exc
+    if isinstance(raw, dict) and "check_job_id" in raw:
+        try:
+            return Message(check=JobCheck.model_validate(raw))
+        except ValidationError as exc:
+            raise InvalidMessageError(f"invalid job check: {exc}") from exc
     if isinstance(raw, dict) and "batch_id" in raw:
         try:
             waited = float(raw.get("waited_seconds", 0.0))
@@ -142,7 +159,12 @@ async def handle(message: Message, ctx: InfererContext) -> None:
     if message.framed is not None:
         if message.framed.purpose is Purpose.ANALYSIS:
             structlog.contextvars.bind_contextvars(job_id=message.framed.job_id)
-            await maybe_complete(message.framed.job_id, ctx)
+            if not await maybe_complete(message.framed.job_id, ctx):
+                await schedule_check(message.framed.job_id, 1, 0, ctx)
+        return
+    if message.check is not None:
+        structlog.contextvars.bind_contextvars(job_id=message.check.check_job_id)
+        await check_job(message.check, ctx)
         return
     assert message.batch is not None
     await on_batch(message.batch, message.waited_seconds, ctx)
@@ -281,19 +303,92 @@ def _label(label: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-async def maybe_complete(job_id: str, ctx: InfererContext) -> None:
-    """Aggregate once every batch is counted and framing is over (exactly one runs)."""
-    job = await ctx.jobs.get(job_id)
-    if job.terminal or job.status is not JobStatus.FRAMED:
+async def schedule_check(
+    job_id: str, round_: int, batches_done: int, ctx: InfererContext, *, running: bool = False
+) -> None:
+    check = JobCheck(check_job_id=job_id, round=round_, batches_done=batches_done, running=running)
+    await ctx.sqs.send_message(
+        QueueUrl=ctx.queue_url,
+        MessageBody=check.model_dump_json(),
+        DelaySeconds=ctx.settings.check_interval_seconds,
+    )
+
+
+async def check_job(check: JobCheck, ctx: InfererContext) -> None:
+    """A framed job not finished: re-send batches that are gone, or fail it after the last
+    check. Batch messages wait in the queue while their model starts, so a batch counts as
+    gone only when its model ran at this check and the last one and no batch of the job was
+    counted in between.
+    (SQS keeps messages, but one moved to the DLQ, or purged, would strand the job.)"""
+    job = await ctx.jobs.get(check.check_job_id)
+    if job.terminal or await maybe_complete(job.job_id, ctx):
         return
     batch_count = job.framing.get("batch_count")
-    if not isinstance(batch_count, int) or job.batches_done < batch_count:
+    if job.status is not JobStatus.FRAMED or not isinstance(batch_count, int):
+        return  # not framed yet (FramesExtracted schedules the first check) or not ours
+    missing = await _missing_batches(job, ctx)
+    if check.round >= ctx.settings.max_checks:
+        await fail_job(
+            job,
+            f"{len(missing)} of {batch_count} frame batches were not analysed after "
+            f"{check.round} checks {ctx.settings.check_interval_seconds} s apart",
+            ctx,
+            model=job.model_arn,
+        )
         return
+    state = await ctx.runtime.state(job.model_arn) if job.model_arn else None
+    running = state is not None and state.status is ModelRuntimeStatus.RUNNING
+    if missing and running and check.running and job.batches_done == check.batches_done:
+        for batch in missing:
+            await ctx.sqs.send_message(QueueUrl=ctx.queue_url, MessageBody=batch.model_dump_json())
+        log.warning(
+            "job.batches_resent", batches=[b.batch_index for b in missing], round=check.round
+        )
+    await schedule_check(job.job_id, check.round + 1, job.batches_done, ctx, running=running)
+
+
+async def _missing_batches(job: Job, ctx: InfererContext) -> list[FrameBatch]:
+    """The job's batches not counted yet, rebuilt from the framer's manifest."""
+    size = job.framing.get("batch_size_frames")
+    if not isinstance(size, int) or size < 1:
+        return []  # framed before the batch size was recorded: nothing to rebuild from
+    counted = await ctx.jobs.counted_batches(job.job_id)
+    text = (await _artifact(ctx, str(job.framing["manifest_key"]))).decode()
+    groups: dict[int, list[FrameRef]] = {}
+    for line in text.splitlines():
+        if line.strip():
+            frame = FrameRef.model_validate_json(line)
+            groups.setdefault(frame.index // size, []).append(frame)
+    return [
+        FrameBatch(
+            batch_id=FrameBatch.make_id(job.job_id, b),
+            batch_index=b,
+            job_id=job.job_id,
+            project=job.project or "",
+            artifacts_bucket=ctx.artifacts_bucket,
+            frames=frames,
+        )
+        for b, frames in sorted(groups.items())
+        if FrameBatch.make_id(job.job_id, b) not in counted
+    ]
+
+
+async def maybe_complete(job_id: str, ctx: InfererContext) -> bool:
+    """Aggregate once every batch is counted and framing is over (exactly one runs).
+    True when the job is over (terminal, or aggregated here or by another worker)."""
+    job = await ctx.jobs.get(job_id)
+    if job.terminal:
+        return True
+    if job.status is not JobStatus.FRAMED:
+        return False
+    batch_count = job.framing.get("batch_count")
+    if not isinstance(batch_count, int) or job.batches_done < batch_count:
+        return False
     now = time.time()
     if not await ctx.jobs.claim_aggregation(
         job_id, now, now - ctx.settings.aggregation_claim_seconds
     ):
-        return
+        return False  # another worker aggregates; if it died, a later check takes over
     summary, thumbnails = await aggregate(job, batch_count, ctx)
     key = f"results/{job_id}/summary.json"
     await ctx.s3.put_object(
@@ -313,7 +408,7 @@ async def maybe_complete(job_id: str, ctx: InfererContext) -> None:
     except InvalidTransitionError:
         job = await ctx.jobs.get(job_id)
         if job.status is not JobStatus.COMPLETED:
-            return
+            return True  # failed meanwhile
     await publish_once(
         ctx.jobs,
         ctx.publisher,
@@ -331,6 +426,7 @@ async def maybe_complete(job_id: str, ctx: InfererContext) -> None:
     if job.model_arn:
         await ctx.runtime.release(job.model_arn, job_id)
     log.info("job.analysed", frames=summary.frame_count, brands=sorted(summary.brands))
+    return True
 
 
 async def aggregate(

@@ -49,6 +49,16 @@ class InfererSettings(BaseSettings):
     aggregation_claim_seconds: float = Field(
         300.0, gt=0, description="A started aggregation is taken over after this"
     )
+    check_interval_seconds: int = Field(
+        300,
+        ge=1,
+        le=900,
+        description="A framed job not finished is checked this often: batches missing while "
+        "its model runs and nothing progresses are sent again from the manifest",
+    )
+    max_checks: int = Field(
+        24, ge=1, description="A job still missing batches after this many checks fails"
+    )
 
     def aggregation(self) -> AggregationSettings:
         return AggregationSettings(
