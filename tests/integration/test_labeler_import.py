@@ -239,13 +239,25 @@ async def _drained(stack: Stack) -> bool:
         ("clip.json", None, "extends past the image width"),
         ("clip.zip", b"not a zip at all", "not a valid zip"),
         ("clip.manifest", b'{"source-ref": "s3://x/frame_000001.jpg"}\n', "line 1"),
+        # hostile contents (issue 10's corpus)
+        ("clip.json", b"\xff\xfe{\x00 not utf-8 \x80\x81", "not UTF-8"),
+        ("clip.json", b"[" * 200_000 + b"]" * 200_000, "nested too deeply"),
+        (
+            "clip.json",
+            b'{"images": [], "annotations": [], "categories": ' + b"{" * 5000,
+            "not valid JSON",
+        ),
+        ("clip.json", "NaN", "must be a finite number"),
+        ("clip.json", "unknown-category", "is not the id of a category"),
+        ("clip.json", "script-name", "control character U+0007"),
+        ("clip.json", "duplicate-ids", "duplicate image id"),
     ],
 )
 async def test_malformed_annotations_fail_the_job_with_the_reason(
     pipeline: Stack,
     videos: dict[str, tuple[bytes, list[FrameTruth]]],
     name: str,
-    body: bytes | None,
+    body: bytes | str | None,
     reason: str,
 ) -> None:
     stack = pipeline
@@ -253,6 +265,17 @@ async def test_malformed_annotations_fail_the_job_with_the_reason(
     if body is None:  # a box that lies far outside the image it is drawn on
         data = json.loads(coco_for(truth))
         data["annotations"][0]["bbox"] = [SOURCE_W + 500, 10, 50, 50]
+        body = json.dumps(data).encode()
+    elif isinstance(body, str):  # a valid COCO file made hostile in one place
+        data = json.loads(coco_for(truth))
+        if body == "NaN":
+            data["annotations"][0]["bbox"] = [float("nan"), 10, 50, 50]
+        elif body == "unknown-category":
+            data["annotations"][0]["category_id"] = 999
+        elif body == "script-name":
+            data["categories"][0]["name"] = "<script>alert(1)</script>\u0007"
+        elif body == "duplicate-ids":
+            data["images"].append(dict(data["images"][0]))
         body = json.dumps(data).encode()
     await put(stack, f"training/bad/annotations/{name}", body)
     await put(stack, "training/bad/clip.mp4", clip)

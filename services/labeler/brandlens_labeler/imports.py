@@ -46,6 +46,7 @@ from brandlens_core.datasets import (
     read_ground_truth_video,
     read_yolo,
 )
+from brandlens_core.projects import control_character
 from brandlens_labeler.frames import Frame, LabelingError
 
 EXTENSIONS = {
@@ -82,8 +83,8 @@ def seq_label_refs(data: bytes) -> list[str]:
     for line in text.splitlines():
         try:
             parsed = json.loads(line)
-        except json.JSONDecodeError:
-            continue
+        except (json.JSONDecodeError, RecursionError):
+            continue  # the parse proper reports it
         if isinstance(parsed, dict):
             for name, value in parsed.items():
                 if name.endswith("-ref") and name != "source-ref" and isinstance(value, str):
@@ -142,14 +143,27 @@ def parse_file(
         raise _fail(key, f"unsupported file type; use {', '.join(sorted(EXTENSIONS))}")
     try:
         if kind == "coco":
-            return _parse_coco(key, data)
-        if kind == "ground-truth":
-            return _parse_ground_truth(key, data, seq_labels or {})
-        return _parse_yolo(key, data, max_zip_bytes)
+            parsed = _parse_coco(key, data)
+        elif kind == "ground-truth":
+            parsed = _parse_ground_truth(key, data, seq_labels or {})
+        else:
+            parsed = _parse_yolo(key, data, max_zip_bytes)
     except DatasetError as exc:
         raise _fail(key, exc) from None
     except UnicodeDecodeError:
         raise _fail(key, "the file is not UTF-8 text") from None
+    for label in parsed.labels:  # labels become brand names: the project's rule applies
+        bad = control_character(label)
+        if bad is not None:
+            raise _fail(
+                key,
+                f"label {label!r} contains the control character U+{ord(bad):04X}; "
+                "use printable characters",
+            )
+    return parsed
+
+
+TOO_DEEP = "the JSON is nested too deeply to be annotations"
 
 
 def _entries_of(dataset: Dataset) -> list[Entry]:
@@ -163,6 +177,8 @@ def _parse_coco(key: str, data: bytes) -> AnnotationFile:
         raise _fail(
             key, f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from None
+    except RecursionError:  # found by the bad-input corpus: it used to fail into the DLQ
+        raise _fail(key, TOO_DEEP) from None
     if not isinstance(parsed, dict):
         raise _fail(key, "a COCO file is a JSON object with images, annotations, categories")
     dataset = read_coco(parsed)
@@ -178,6 +194,8 @@ def _parse_ground_truth(key: str, data: bytes, seq_labels: Mapping[str, bytes]) 
             parsed = json.loads(line)
         except json.JSONDecodeError as exc:
             raise _fail(key, f"line {number} is not valid JSON: {exc.msg}") from None
+        except RecursionError:
+            raise _fail(key, f"line {number}: {TOO_DEEP}") from None
         if isinstance(parsed, dict) and any(
             isinstance(v, dict) and str(v.get("type", "")).startswith("groundtruth/video")
             for v in parsed.values()
