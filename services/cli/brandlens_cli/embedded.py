@@ -40,8 +40,8 @@ HTTP_SERVICES = frozenset({"model-server"})  # no queue, no heartbeat file
 
 LOCAL_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",  # moto accepts any credentials
-    "AWS_SESSION_TOKEN": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",  # moto accepts any credentials  # nosec B105
+    "AWS_SESSION_TOKEN": "testing",  # nosec B105
 }
 
 
@@ -71,7 +71,7 @@ class MotoServer:
         if self.log_path is not None:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             self._log = self.log_path.open("ab")
-        self._process = subprocess.Popen(  # noqa: S603 - fixed argv
+        self._process = subprocess.Popen(  # noqa: S603 - fixed argv  # nosec B603
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
             stdout=self._log or subprocess.DEVNULL,
             stderr=self._log or subprocess.DEVNULL,
@@ -87,7 +87,7 @@ class MotoServer:
                     f"(is port {self.port} in use?{where})"
                 )
             try:
-                with urllib.request.urlopen(  # noqa: S310 - loopback http
+                with urllib.request.urlopen(  # noqa: S310 - loopback http  # nosec B310
                     f"{self.endpoint_url}/moto-api/", timeout=1
                 ):
                     return
@@ -361,7 +361,7 @@ class EmbeddedStack:
 
 
 def _get(url: str) -> None:
-    with urllib.request.urlopen(url, timeout=1):  # noqa: S310 - loopback http
+    with urllib.request.urlopen(url, timeout=1):  # noqa: S310 - loopback http  # nosec B310
         pass
 
 

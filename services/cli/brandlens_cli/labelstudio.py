@@ -109,7 +109,7 @@ class LabelStudioServer:
             "--username", self.username, "--password", self.password,
             "--user-token", self.token, "--enable-legacy-api-token",
         ]  # fmt: skip
-        self._process = subprocess.Popen(  # noqa: S603 - fixed argv
+        self._process = subprocess.Popen(  # noqa: S603 - fixed argv  # nosec B603
             argv,
             stdout=self._log or subprocess.DEVNULL,
             stderr=self._log or subprocess.DEVNULL,
@@ -132,7 +132,7 @@ class LabelStudioServer:
             f"{self.url}/api/projects", headers={"Authorization": f"Token {self.token}"}
         )
         try:
-            with urllib.request.urlopen(request, timeout=2) as response:  # noqa: S310
+            with urllib.request.urlopen(request, timeout=2) as response:  # noqa: S310  # nosec B310
                 return bool(response.status == 200)
         except (urllib.error.URLError, OSError):
             return False

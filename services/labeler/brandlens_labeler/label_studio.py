@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from typing import Any
-from xml.sax.saxutils import quoteattr
+from xml.sax.saxutils import quoteattr  # nosec B406
 
 import aiohttp
 
@@ -27,7 +27,7 @@ FROM_NAME = "label"
 TO_NAME = "image"
 TITLE_PREFIX = "brandlens/"
 WEBHOOK_ACTIONS = ["ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_CREATED"]
-SECRET_HEADER = "X-Brandlens-Secret"  # noqa: S105 - a header name, not a secret
+SECRET_HEADER = "X-Brandlens-Secret"  # noqa: S105 - a header name, not a secret  # nosec B105
 PAGE_SIZE = 100
 
 

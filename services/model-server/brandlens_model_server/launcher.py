@@ -84,7 +84,7 @@ class ModelServerProcess:
 
     def _healthy(self) -> bool:
         try:
-            with urllib.request.urlopen(  # noqa: S310 - loopback http
+            with urllib.request.urlopen(  # noqa: S310 - loopback http  # nosec B310
                 f"{self.endpoint_url}/health", timeout=1
             ) as response:
                 return bool(response.status == 200)
@@ -93,7 +93,7 @@ class ModelServerProcess:
 
     async def health(self) -> dict[str, Any]:
         def _get() -> dict[str, Any]:
-            with urllib.request.urlopen(  # noqa: S310 - loopback http
+            with urllib.request.urlopen(  # noqa: S310 - loopback http  # nosec B310
                 f"{self.endpoint_url}/health", timeout=5
             ) as response:
                 value: dict[str, Any] = json.loads(response.read())

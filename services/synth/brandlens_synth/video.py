@@ -261,7 +261,7 @@ def encode_video(
     truth: list[FrameTruth] = []
     with tempfile.TemporaryFile() as err:
         # fixed argv, no shell: the only variable parts are numbers and the output path
-        proc = subprocess.Popen(  # noqa: S603
+        proc = subprocess.Popen(  # noqa: S603  # nosec B603
             cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err
         )
         assert proc.stdin is not None
