@@ -81,6 +81,7 @@ bench: install
 	$(BIN)/python bench/detector_server.py
 	$(BIN)/python bench/inferer.py
 	$(BIN)/python bench/cost.py
+	$(BIN)/python bench/load.py
 
 ## make images: build every service image (needs a Docker engine), tagged brandlens-<service>:$(TAG)
 TAG      ?= dev
