@@ -38,11 +38,10 @@ SERVICES: dict[str, str] = {
 }
 HTTP_SERVICES = frozenset({"model-server"})  # no queue, no heartbeat file
 
-LOCAL_CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",  # moto accepts any credentials  # nosec B105
-    "AWS_SESSION_TOKEN": "testing",  # nosec B105
-}
+# moto accepts any credentials; these only keep botocore from looking for real ones.
+LOCAL_CREDENTIALS = dict.fromkeys(
+    ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"), "testing"
+)
 
 
 def free_port() -> int:
