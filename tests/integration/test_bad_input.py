@@ -174,6 +174,11 @@ async def _jobs(stack: Stack) -> list[Job]:
     return [Job.from_item(r) for r in rows]
 
 
+def passed_framer(job: Job) -> bool:
+    """The framer wrote a manifest of decoded frames for the job."""
+    return bool(job.framing.get("manifest_key")) and int(job.framing.get("frame_count", 0)) > 0
+
+
 async def test_the_bad_input_corpus_fails_clearly_and_loses_nothing_else(
     stack: Stack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -252,7 +257,12 @@ async def test_the_bad_input_corpus_fails_clearly_and_loses_nothing_else(
         prefix = f"analysis/{PROJECT}/"
         by_name[key.removeprefix(prefix) if key.startswith(prefix) else repr(key)] = job
     tally = [
-        {"item": name, "outcome": job.status.value, "reason": job.reason}
+        {
+            "item": name,
+            "outcome": job.status.value,
+            "frames": int(job.framing.get("frame_count", 0)),
+            "reason": job.reason,
+        }
         for name, job in sorted(by_name.items())
     ]
     report = {
@@ -266,11 +276,20 @@ async def test_the_bad_input_corpus_fails_clearly_and_loses_nothing_else(
     with capsys.disabled():
         print("\nbad-input tally:")
         for row in tally:
-            print(f"  {row['item'][:40]:40} {row['outcome']:9} {(row['reason'] or '')[:110]}")
+            print(
+                f"  {row['item'][:34]:34} {row['outcome']:9} {row['frames']:>3} frames  "
+                f"{(row['reason'] or '')[:100]}"
+            )
         print(f"  dead-lettered per queue: {dlqs}; services alive: {alive}")
 
     assert len(jobs) == expected_jobs, sorted(by_name)
-    assert by_name["good.mp4"].status is JobStatus.FRAMED, by_name["good.mp4"]
+    # The project has no model, so the inferer may already have failed a framed job for
+    # that (a race with the snapshot above); what matters is that the framer framed it.
+    good_job = by_name["good.mp4"]
+    assert passed_framer(good_job), good_job
+    assert good_job.status is JobStatus.FRAMED or (
+        good_job.status is JobStatus.FAILED and "no trained model" in (good_job.reason or "")
+    ), good_job
     for name, job in by_name.items():
         if name == "good.mp4":
             continue
@@ -281,9 +300,7 @@ async def test_the_bad_input_corpus_fails_clearly_and_loses_nothing_else(
     # damage a decoder conceals (late in the payload) is a damaged but playable video:
     # framed like one; everything else must be refused or failed
     framed_bad = sorted(
-        n
-        for n, j in by_name.items()
-        if n not in ("good.mp4", *DECODABLE) and j.status is JobStatus.FRAMED
+        n for n, j in by_name.items() if n not in ("good.mp4", *DECODABLE) and passed_framer(j)
     )
     assert framed_bad == [], f"accepted and framed as if fine: {framed_bad}"
     assert all(alive.values()), alive
