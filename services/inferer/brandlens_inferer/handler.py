@@ -389,7 +389,7 @@ async def maybe_complete(job_id: str, ctx: InfererContext) -> bool:
         job_id, now, now - ctx.settings.aggregation_claim_seconds
     ):
         return False  # another worker aggregates; if it died, a later check takes over
-    summary, thumbnails = await aggregate(job, batch_count, ctx)
+    summary, thumbnails = await aggregate(job, batch_indices(job, batch_count), ctx)
     key = f"results/{job_id}/summary.json"
     await ctx.s3.put_object(
         Bucket=ctx.artifacts_bucket, Key=key,
@@ -429,12 +429,19 @@ async def maybe_complete(job_id: str, ctx: InfererContext) -> bool:
     return True
 
 
+def batch_indices(job: Job, batch_count: int) -> list[int]:
+    """The indices of the job's batches: 0.. with the framer's empty batches left out
+    (batches whose every frame failed to decode were never sent)."""
+    empty = {int(b) for b in job.framing.get("empty_batches") or []}
+    return [b for b in range(batch_count + len(empty)) if b not in empty]
+
+
 async def aggregate(
-    job: Job, batch_count: int, ctx: InfererContext
+    job: Job, indices: list[int], ctx: InfererContext
 ) -> tuple[Summary, dict[str, bytes]]:
     """The job's summary from every batch's detections (see :mod:`.aggregate`)."""
     frames: dict[int, dict[str, Any]] = {}
-    for index in range(batch_count):
+    for index in indices:
         response = await ctx.s3.get_object(
             Bucket=ctx.artifacts_bucket, Key=detections_key(job.job_id, index)
         )
