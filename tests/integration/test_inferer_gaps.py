@@ -1,7 +1,7 @@
 """A video whose middle stretch does not decode: the framer sends batches 0 and 2 and
-none for 1 (every frame of it failed). The job must complete from the batches that exist
-instead of aggregating batch indices 0..batch_count-1 (which read batch 1, never written,
-and skip batch 2)."""
+none for 1 (every frame of it failed), so batch_count is 2. The job must complete from the
+batches counted instead of aggregating batch indices 0..batch_count-1 (which read batch 1,
+never written, and skip batch 2)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import pytest
 
 from brandlens_core.jobs import Job, JobStatus, JobStore, Purpose
 from brandlens_core.messages import FrameBatch
-from brandlens_framer.handler import empty_batches
 from brandlens_inferer.app import create_worker as create_inferer
 from brandlens_inferer.handler import JobCheck, detections_key
 from brandlens_inferer.settings import InfererSettings
@@ -21,13 +20,6 @@ from tests.support import RunningWorker, Stack, eventually, fast_worker_settings
 pytestmark = pytest.mark.integration
 
 SIZE = 4
-
-
-def test_empty_batches_are_the_gaps_below_the_last_sent() -> None:
-    assert empty_batches([]) == []
-    assert empty_batches([0, 1, 2]) == []
-    assert empty_batches([0, 2, 5]) == [1, 3, 4]
-    assert empty_batches([3]) == [0, 1, 2]
 
 
 def _frame(index: int, brand: bool) -> dict[str, Any]:
@@ -59,7 +51,7 @@ async def test_a_job_with_an_undecodable_middle_batch_completes_from_the_others(
             job_id=job_id, project="acme", purpose=Purpose.ANALYSIS, status=JobStatus.FRAMED,
             media={"kind": "video"},
             framing={
-                "frame_count": 8, "batch_count": 2, "empty_batches": empty_batches([0, 2]),
+                "frame_count": 8, "batch_count": 2,
                 "batch_size_frames": SIZE, "manifest_key": f"frames/{job_id}/manifest.jsonl",
                 "artifacts_bucket": stack.names.artifacts_bucket,
             },

@@ -22,7 +22,7 @@ async def test_a_refused_connection_is_a_model_not_running() -> None:
     settings = AwsSettings(rekognition_endpoint_url=nobody, max_attempts=1)  # type: ignore[arg-type]
     frame = FrameRef(index=0, key="frames/j/000000.jpg", timestamp_ms=0, width=64, height=36)
     batch = FrameBatch(
-        batch_id="b",
+        batch_id="j:000000",
         batch_index=0,
         job_id="j",
         project="p",

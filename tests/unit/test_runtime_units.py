@@ -9,6 +9,7 @@ import time
 import pytest
 
 from brandlens_core.envelopes import InvalidMessageError
+from brandlens_core.messages import FrameBatch
 from brandlens_core.runtime import ModelState
 from brandlens_inferer.handler import decode, detections_key
 from brandlens_inferer.limiter import AdaptiveLimiter
@@ -62,6 +63,11 @@ def test_inferer_messages() -> None:
     assert message.waited_seconds == 30
     with pytest.raises(InvalidMessageError, match="invalid frame batch"):
         decode(json.dumps(batch | {"frames": []}))
+    with pytest.raises(InvalidMessageError, match="should be 'job-1:000000'"):
+        decode(json.dumps(batch | {"batch_id": "job-2:000000"}))
+    assert FrameBatch.index_of("job-1", "job-1:000012") == 12
+    assert FrameBatch.index_of("job-1", "job-10:000012") is None
+    assert FrameBatch.index_of("job-1", "job-1:x") is None
     with pytest.raises(InvalidMessageError):
         decode("{not json")
     assert detections_key("job-1", 7) == "detections/job-1/000007.json"

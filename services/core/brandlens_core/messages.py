@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from brandlens_core.events import Purpose
 
@@ -39,6 +39,24 @@ class FrameBatch(BaseModel):
             raise ValueError(f"FrameBatch schema_version {value} is not supported (reads 1)")
         return value
 
+    @model_validator(mode="after")
+    def _id_names_the_batch(self) -> FrameBatch:
+        # The job row counts batches by id and aggregation reads the indices back from the
+        # counted ids: an id that is not this job's and index would be counted wrongly.
+        expected = self.make_id(self.job_id, self.batch_index)
+        if self.batch_id != expected:
+            raise ValueError(f"batch_id {self.batch_id!r} should be {expected!r}")
+        return self
+
     @staticmethod
     def make_id(job_id: str, batch_index: int) -> str:
         return f"{job_id}:{batch_index:06d}"
+
+    @staticmethod
+    def index_of(job_id: str, batch_id: str) -> int | None:
+        """The batch index in an id made by :meth:`make_id` for ``job_id``, else None."""
+        prefix = f"{job_id}:"
+        rest = batch_id.removeprefix(prefix)
+        return (
+            int(rest) if batch_id.startswith(prefix) and rest.isascii() and rest.isdigit() else None
+        )

@@ -64,15 +64,6 @@ class FramingResult:
     batch_count: int
     manifest_key: str
     details: dict[str, Any] = field(default_factory=dict)
-    empty_batches: list[int] = field(default_factory=list)
-
-
-def empty_batches(sent: list[int]) -> list[int]:
-    """Batch indices below the last sent one that were not sent: every frame of theirs
-    failed to decode. Batch b holds the samples with index // batch size == b, so a long
-    corrupt stretch in the middle of a video leaves a gap the inferer must not wait for."""
-    present = set(sent)
-    return [b for b in range(max(sent) + 1) if b not in present] if sent else []
 
 
 def frame_key(job_id: str, index: int) -> str:
@@ -112,7 +103,6 @@ async def handle(message: CatalogEvent, ctx: FramerContext) -> None:
     framing = {
         "frame_count": result.frame_count,
         "batch_count": result.batch_count,
-        "empty_batches": result.empty_batches,
         "batch_size_frames": ctx.settings.batch_size_frames,  # batch b: index // size == b
         "manifest_key": result.manifest_key,
         "artifacts_bucket": ctx.artifacts_bucket,
@@ -242,8 +232,7 @@ class _Sink:
             QueueUrl=self.ctx.inferer_queue_url, MessageBody=batch.model_dump_json()
         )
 
-    async def finish(self) -> tuple[list[dict[str, Any]], list[int]]:
-        """The manifest's lines and the indices of the batches sent."""
+    async def finish(self) -> tuple[list[dict[str, Any]], int]:
         try:
             await asyncio.gather(*self._tasks)
         finally:
@@ -252,7 +241,7 @@ class _Sink:
         if self.streaming:  # batches with a frame that never came out
             for b in sorted(self.batches):
                 await self._send_batch(b)
-        return [self.lines[i] for i in sorted(self.lines)], sorted(self.sent_batches)
+        return [self.lines[i] for i in sorted(self.lines)], len(self.sent_batches)
 
     async def abort(self) -> None:
         for task in self._tasks:
@@ -299,7 +288,7 @@ async def _frame_video(event: MediaAccepted, ctx: FramerContext) -> FramingResul
     try:
         async for frame in extractor.frames(url, video, the_plan):
             await sink.add(frame.sample.index, frame.jpeg, _line(event, video, frame))
-        lines, sent = await sink.finish()
+        lines, batches = await sink.finish()
     except BaseException:
         await sink.abort()
         raise
@@ -312,8 +301,7 @@ async def _frame_video(event: MediaAccepted, ctx: FramerContext) -> FramingResul
     key = await _write_manifest(event, ctx, lines)
     return FramingResult(
         frame_count=len(lines),
-        batch_count=len(sent),
-        empty_batches=empty_batches(sent),
+        batch_count=batches,
         manifest_key=key,
         details={
             "strategy": the_plan.strategy.value,
@@ -422,10 +410,10 @@ async def _frame_image(event: MediaAccepted, ctx: FramerContext) -> FramingResul
     }
     sink = _Sink(event, ctx, planned=1)
     await sink.add(0, image.jpeg, line)
-    lines, sent = await sink.finish()
+    lines, batches = await sink.finish()
     key = await _write_manifest(event, ctx, lines)
     return FramingResult(
-        frame_count=1, batch_count=len(sent), manifest_key=key, details={"strategy": "image"}
+        frame_count=1, batch_count=batches, manifest_key=key, details={"strategy": "image"}
     )
 
 

@@ -389,7 +389,7 @@ async def maybe_complete(job_id: str, ctx: InfererContext) -> bool:
         job_id, now, now - ctx.settings.aggregation_claim_seconds
     ):
         return False  # another worker aggregates; if it died, a later check takes over
-    summary, thumbnails = await aggregate(job, batch_indices(job, batch_count), ctx)
+    summary, thumbnails = await aggregate(job, ctx)
     key = f"results/{job_id}/summary.json"
     await ctx.s3.put_object(
         Bucket=ctx.artifacts_bucket, Key=key,
@@ -429,17 +429,14 @@ async def maybe_complete(job_id: str, ctx: InfererContext) -> bool:
     return True
 
 
-def batch_indices(job: Job, batch_count: int) -> list[int]:
-    """The indices of the job's batches: 0.. with the framer's empty batches left out
-    (batches whose every frame failed to decode were never sent)."""
-    empty = {int(b) for b in job.framing.get("empty_batches") or []}
-    return [b for b in range(batch_count + len(empty)) if b not in empty]
-
-
-async def aggregate(
-    job: Job, indices: list[int], ctx: InfererContext
-) -> tuple[Summary, dict[str, bytes]]:
-    """The job's summary from every batch's detections (see :mod:`.aggregate`)."""
+async def aggregate(job: Job, ctx: InfererContext) -> tuple[Summary, dict[str, bytes]]:
+    """The job's summary from the detections of every batch counted (see :mod:`.aggregate`).
+    The counted ids, not 0..batch_count-1: batch b holds the samples with index // batch
+    size == b, and a batch none of whose frames decoded is never sent, leaving a gap."""
+    counted = await ctx.jobs.counted_batches(job.job_id)
+    indices = sorted(
+        i for i in (FrameBatch.index_of(job.job_id, b) for b in counted) if i is not None
+    )
     frames: dict[int, dict[str, Any]] = {}
     for index in indices:
         response = await ctx.s3.get_object(
