@@ -177,8 +177,41 @@ async def test_bodies_that_are_not_json_or_too_large(api: Api) -> None:
     assert "error" in answer
 
 
+async def give_model(stack: Stack, project: str) -> None:
+    await ProjectStore(stack.clients.dynamodb, stack.names.table("projects")).update(
+        project, "project", {"current_model_arn": f"arn:aws:rekognition:{project}/v1"}
+    )
+
+
+async def test_an_analysis_upload_needs_a_trained_model(api: Api) -> None:
+    await api.call("POST", "/v1/projects", api.alice, json={"name": "shop", "brands": ["Acme"]})
+    status, answer, _ = await api.call(
+        "POST", "/v1/projects/shop/uploads", api.alice, json={"file_name": "promo.mp4"}
+    )
+    # refused at ticket time, in the words `brandlens analyze` uses (services/cli analyze.py),
+    # instead of a job the inferer fails a minute after the upload
+    assert status == 409, answer
+    assert answer["error"] == (
+        "project 'shop' has no trained model yet: upload training media and annotations "
+        "first (see `brandlens train`)"
+    )
+    for purpose, name in (("training", "clip.mp4"), ("annotations", "clip.json")):
+        status, ticket, _ = await api.call(
+            "POST", "/v1/projects/shop/uploads", api.alice,
+            json={"file_name": name, "purpose": purpose},
+        )  # fmt: skip
+        assert status == 201, (purpose, ticket)
+    await give_model(api.stack, "shop")
+    status, ticket, _ = await api.call(
+        "POST", "/v1/projects/shop/uploads", api.alice, json={"file_name": "promo.mp4"}
+    )
+    assert status == 201, ticket
+    assert ticket["key"] == "analysis/shop/promo.mp4"
+
+
 async def test_an_upload_ticket_becomes_a_job(api: Api, tmp_path: Any) -> None:
     await api.call("POST", "/v1/projects", api.alice, json={"name": "shop", "brands": ["Acme"]})
+    await give_model(api.stack, "shop")
     for bad in ("../x.mp4", "a/b.mp4", "", "bell\x07.mp4"):
         status, answer, _ = await api.call(
             "POST", "/v1/projects/shop/uploads", api.alice, json={"file_name": bad}

@@ -87,6 +87,14 @@ def not_found(what: str) -> ApiError:
     return ApiError(404, f"{what} not found")
 
 
+def no_model_message(project: str) -> str:
+    """Why an analysis upload is refused: the words `brandlens analyze` uses."""
+    return (
+        f"project {project!r} has no trained model yet: upload training media and "
+        "annotations first (see `brandlens train`)"
+    )
+
+
 # -- query strings ----------------------------------------------------------------------------
 
 
@@ -321,6 +329,9 @@ async def get_project(request: web.Request, ctx: ApiContext, key: ApiKey) -> web
 async def create_upload(request: web.Request, ctx: ApiContext, key: ApiKey) -> web.Response:
     project = await _visible_project(ctx, key, request.match_info["project"])
     body: UploadRequest = await _body(request, UploadRequest)
+    if body.purpose == "analysis" and not project.current_model_arn:
+        # refused now rather than failed by the inferer a minute after the upload
+        raise ApiError(409, no_model_message(project.project))
     if body.purpose == "annotations":
         object_key = f"training/{project.project}/annotations/{body.file_name}"
     else:
@@ -471,7 +482,7 @@ ROUTES: tuple[Route, ...] = (
           response=ProjectView, errors=(404,), path_params=PROJECT_PARAM),
     Route("POST", "/v1/projects/{project}/uploads", create_upload, "createUpload",
           "A presigned S3 POST for one file; it becomes a job when it lands", ok=201,
-          response=UploadTicket, body=UploadRequest, errors=(400, 404, 413, 415),
+          response=UploadTicket, body=UploadRequest, errors=(400, 404, 409, 413, 415),
           path_params=PROJECT_PARAM),
     Route("GET", "/v1/projects/{project}/jobs", list_jobs, "listJobs",
           "A project's jobs, newest first, filtered and paginated", response=JobPage,
@@ -576,7 +587,8 @@ def openapi_document() -> dict[str, Any]:
         400: "Bad request: the message says which field and why",
         401: "No API key, or not a valid one",
         404: "Not found, or not visible to this key",
-        409: "Conflict: the name is taken, or the job has no results yet",
+        409: "Conflict: the name is taken, the project has no trained model to analyse "
+        "with, or the job has no results yet",
         413: "The body is too large",
         415: "The body is not JSON",
     }
