@@ -18,20 +18,27 @@ from brandlens_core.aws import AwsClients
 from brandlens_core.jobs import JobNotFoundError, JobStore
 from brandlens_core.projects import ConflictError, ProjectNotFoundError, ProjectStore
 from brandlens_trainer.handler import Command
-from brandlens_trainer.models import ModelStore
+from brandlens_trainer.models import ModelStore, retrain_version_name
 
 
 @click.command("train")
 @click.argument("project", callback=m.validate_project)
 @click.option("--dataset", "dataset_id", default=None, help="A dataset id (default: the latest).")
+@click.option(
+    "--again",
+    is_flag=True,
+    help="Train another version even if the dataset has one (promotion rules unchanged).",
+)
 @m.target_options
-def train_command(project: str, dataset_id: str | None, use_aws: bool, state_dir: Path) -> None:
+def train_command(
+    project: str, dataset_id: str | None, again: bool, use_aws: bool, state_dir: Path
+) -> None:
     """Train a model version of PROJECT on its latest (or the given) dataset."""
     target = m._target(use_aws, state_dir)
-    sys.exit(m._run(_train(target, project, dataset_id)))
+    sys.exit(m._run(_train(target, project, dataset_id, again)))
 
 
-async def _train(target: Target, project: str, dataset_id: str | None) -> int:
+async def _train(target: Target, project: str, dataset_id: str | None, again: bool = False) -> int:
     async with AwsClients(target.aws, services=("dynamodb", "sqs")) as clients:
         store = ProjectStore(clients.dynamodb, target.names.table("projects"))
         datasets = sorted(
@@ -50,20 +57,32 @@ async def _train(target: Target, project: str, dataset_id: str | None) -> int:
                 raise click.ClickException(f"no dataset {dataset_id} in {project} (known: {known})")
             chosen = matching[0]
         existing = await ModelStore(store).get(project, str(chosen["dataset_id"]))
-        if existing is not None:
+        if existing is not None and not again:
             m.console.print(
                 f"dataset {chosen['dataset_id']} already has version {existing.version} "
-                f"({existing.status.value}); see brandlens models {project}"
+                f"({existing.status.value}); see brandlens models {project}, or train it "
+                f"again with: brandlens train {project} --dataset {chosen['dataset_id']} --again"
             )
             return 0
+        request_id = uuid.uuid4().hex
+        again = existing is not None  # nothing to train again: the dataset's own version
         command = Command(
             command="train",
             project=project,
             dataset_id=str(chosen["dataset_id"]),
-            request_id=uuid.uuid4().hex,
+            request_id=request_id,
+            again=again,
         )
         url = (await clients.sqs.get_queue_url(QueueName=target.names.queue("trainer")))["QueueUrl"]
         await clients.sqs.send_message(QueueUrl=url, MessageBody=command.model_dump_json())
+    if again:
+        version = retrain_version_name(str(chosen["dataset_id"]), request_id)
+        m.console.print(
+            f"asked the trainer to train {escape(project)} on {chosen['dataset_id']} again "
+            f"(version {version}; it becomes current by the usual rules); "
+            f"follow it with: brandlens models {project}"
+        )
+        return 0
     m.console.print(
         f"asked the trainer to train {escape(project)} on {chosen['dataset_id']}; "
         f"follow it with: brandlens models {project}"

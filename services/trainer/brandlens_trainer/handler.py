@@ -4,13 +4,16 @@ Messages on the trainer queue:
 
 - ``DatasetReady`` (rule ``trainer-dataset-ready``): train a version on it;
 - commands (JSON ``{"command": ...}``): ``train`` (``brandlens train PROJECT``: the
-  latest dataset, or a named one) and ``follow`` (delayed self-messages that look
-  at a training version until it ends).
+  latest dataset, or a named one; with ``again``, another version of a dataset that
+  has one) and ``follow`` (delayed self-messages that look at a training version
+  until it ends).
 
 The same calls work against AWS and against the model-server: CreateProject,
 DescribeProjects, CreateProjectVersion, DescribeProjectVersions, and the
 evaluation summary in S3. Versions are named after their dataset, so a second
-``DatasetReady`` for one dataset finds the version it started.
+``DatasetReady`` for one dataset finds the version it started; a retrain
+(``again``) is named after its dataset and its request id, so a redelivered
+request finds the version it started too.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from datetime import timedelta
 from typing import Any, Literal
 
 import structlog
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from brandlens_core.aws import Client, error_code
 from brandlens_core.envelopes import InvalidMessageError, parse_envelope
@@ -40,7 +43,13 @@ from brandlens_core.follow import poll_action, schedule
 from brandlens_core.logging import get_logger
 from brandlens_core.projects import PROJECT_RE, ConflictError, Project, ProjectStore
 from brandlens_core.publisher import EventPublisher
-from brandlens_trainer.models import ModelStatus, ModelStore, ModelVersion, version_name
+from brandlens_trainer.models import (
+    ModelStatus,
+    ModelStore,
+    ModelVersion,
+    retrain_version_name,
+    version_name,
+)
 from brandlens_trainer.settings import TrainerSettings
 
 log = get_logger(__name__)
@@ -61,6 +70,15 @@ class Command(BaseModel):
     version: str | None = Field(default=None, pattern=r"^[a-zA-Z0-9_.\-]{1,255}$")
     seq: int = Field(default=0, ge=0)
     request_id: str | None = Field(default=None, max_length=128)
+    again: bool = Field(
+        default=False, description="train another version of a dataset that already has one"
+    )
+
+    @model_validator(mode="after")
+    def _again_names_its_dataset_and_request(self) -> Command:
+        if self.again and not (self.dataset_id and self.request_id):
+            raise ValueError("a train command with again needs a dataset_id and a request_id")
+        return self
 
 
 @dataclass(frozen=True)
@@ -152,12 +170,14 @@ async def train_command(command: Command, ctx: TrainerContext) -> None:
             log.warning("trainer.unknown_dataset", dataset_id=command.dataset_id)
             return
         chosen = matching[0]
+    dataset_id = str(chosen["dataset_id"])
     await start_training(
         command.project,
-        str(chosen["dataset_id"]),
+        dataset_id,
         str(chosen["train_manifest_uri"]),
         str(chosen["test_manifest_uri"]),
         ctx,
+        again_request=command.request_id if command.again else None,
     )
 
 
@@ -212,12 +232,25 @@ async def _project(name: str, ctx: TrainerContext) -> Project:
 
 
 async def start_training(
-    project_name: str, dataset_id: str, train_uri: str, test_uri: str, ctx: TrainerContext
+    project_name: str,
+    dataset_id: str,
+    train_uri: str,
+    test_uri: str,
+    ctx: TrainerContext,
+    *,
+    again_request: str | None = None,
 ) -> None:
-    version = version_name(dataset_id)
+    """Train the dataset's version, or with ``again_request`` the retrain that request names."""
+    version = (
+        retrain_version_name(dataset_id, again_request)
+        if again_request
+        else version_name(dataset_id)
+    )
     structlog.contextvars.bind_contextvars(project=project_name, version=version)
     model, created = await ctx.models.create(
-        ModelVersion(project=project_name, version=version, dataset_id=dataset_id)
+        ModelVersion(
+            project=project_name, version=version, dataset_id=dataset_id, request_id=again_request
+        )
     )
     if not created:
         log.info("trainer.version_exists", status=model.status.value)

@@ -1,11 +1,15 @@
 """Model versions of a project: rows ``model#<version>`` in the projects table.
 
 A version is named after the dataset it is trained on, so one dataset never
-gets two versions, however often its ``DatasetReady`` arrives.
+gets two versions, however often its ``DatasetReady`` arrives. ``brandlens
+train PROJECT --again`` asks for another version of a dataset on purpose; that
+version is named after the dataset and the request (:func:`retrain_version_name`),
+so a redelivered request finds the version it started instead of making a third.
 """
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -36,6 +40,9 @@ class ModelVersion(BaseModel):
     f1_score: float | None = None
     labels: dict[str, LabelMetrics] = Field(default_factory=dict)
     evaluation_summary_uri: str | None = None
+    request_id: str | None = Field(
+        default=None, description="the `brandlens train --again` request that made this version"
+    )
     promoted: bool | None = None
     promotion_note: str | None = None
     poll_seq: int = 0
@@ -56,6 +63,15 @@ def model_item(version: str) -> str:
 def version_name(dataset_id: str) -> str:
     """Rekognition version names: [a-zA-Z0-9_.-]{1,255}; the dataset id already is one."""
     return dataset_id
+
+
+def retrain_version_name(dataset_id: str, request_id: str) -> str:
+    """Another version of ``dataset_id`` for one retrain request: ``<dataset>.again-<hash>``.
+
+    The same request (a redelivered message) always gives the same name.
+    """
+    digest = hashlib.sha256(request_id.encode()).hexdigest()[:12]
+    return f"{dataset_id}.again-{digest}"
 
 
 class ModelStore:
