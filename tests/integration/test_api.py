@@ -12,6 +12,7 @@ import aiohttp
 import pytest
 
 from brandlens_core.apikeys import ApiKeyStore
+from brandlens_core.events import Purpose
 from brandlens_core.jobs import Job, JobStatus, JobStore
 from brandlens_core.projects import Project, ProjectStore
 from brandlens_inferer.aggregate import AggregationSettings, aggregate
@@ -250,6 +251,41 @@ async def test_an_upload_ticket_becomes_a_job(api: Api, tmp_path: Any) -> None:
         assert "results exist once it completes" in answer["error"]
     finally:
         await ingest.stop()
+
+
+async def test_results_of_a_job_that_will_never_have_any_answer_410_with_the_reason(
+    api: Api,
+) -> None:
+    await api.call("POST", "/v1/projects", api.alice, json={"name": "shop", "brands": ["Acme"]})
+    store = JobStore(api.stack.clients.dynamodb, api.stack.names.table("jobs"))
+    never = {
+        "job-train": (JobStatus.LABELING, Purpose.TRAINING, None, "is a training job"),
+        "job-trained": (JobStatus.COMPLETED, Purpose.TRAINING, None, "is a training job"),
+        "job-rejected": (JobStatus.REJECTED, Purpose.ANALYSIS, "not a video", "not a video"),
+        "job-failed": (JobStatus.FAILED, Purpose.ANALYSIS, "the model did not run", "not run"),
+    }
+    for job_id, (job_status, purpose, reason, _) in never.items():
+        await store.create(
+            Job(job_id=job_id, project="shop", purpose=purpose, status=job_status, reason=reason)
+        )
+    await store.create(
+        Job(job_id="job-busy", project="shop", purpose=Purpose.ANALYSIS, status=JobStatus.FRAMED)
+    )
+    for part in ("summary", "detections", "report"):
+        for job_id, (job_status, _, _, words) in never.items():
+            status, answer, _ = await api.call("GET", f"/v1/jobs/{job_id}/{part}", api.alice)
+            # a client polling for results knows to stop, and why
+            assert status == 410, (job_id, part, answer)
+            assert words in answer["error"], (job_id, part, answer)
+            assert job_status.value in answer["error"], (job_id, part, answer)
+        status, answer, _ = await api.call("GET", f"/v1/jobs/job-busy/{part}", api.alice)
+        assert status == 409, (part, answer)  # it may still complete: keep polling
+        assert "results exist once it completes" in answer["error"]
+    status, document, _ = await api.call("GET", "/v1/openapi.json", api.alice)
+    for path in ("summary", "detections", "report"):
+        responses = document["paths"][f"/v1/jobs/{{job_id}}/{path}"]["get"]["responses"]
+        assert "never have results" in responses["410"]["description"], path
+        assert "409" in responses, path
 
 
 async def test_jobs_page_through_newest_first_with_filters(api: Api) -> None:

@@ -133,8 +133,20 @@ async def test_report_command_fetches_the_html(stack: Stack, tmp_path: Path) -> 
         Job(job_id="job-r", project="acme", purpose=Purpose.ANALYSIS, status=JobStatus.FRAMED)
     )
     code, out = await brandlens("report", "job-r", *at)
-    assert code == 1
-    assert "FRAMED: it has no report" in out
+    assert code == 2  # it may still complete: try again later
+    assert "job-r is FRAMED; results exist once it completes" in out
+    # jobs that will never have a report: exit 1 with the reason, so a script stops asking
+    for job_id, purpose, job_status, reason, words in (
+        ("job-t", Purpose.TRAINING, JobStatus.LABELING, None, "job-t is a training job"),
+        ("job-f", Purpose.ANALYSIS, JobStatus.FAILED, "the model did not run within 900 s",
+         "job-f is FAILED: the model did not run within 900 s; it will have no results"),
+    ):  # fmt: skip
+        await jobs.create(
+            Job(job_id=job_id, project="acme", purpose=purpose, status=job_status, reason=reason)
+        )
+        code, out = await brandlens("report", job_id, *at)
+        assert code == 1, out
+        assert words in out, out
     html = b"<!doctype html><html><body>report</body></html>"
     await stack.clients.s3.put_object(
         Bucket=stack.names.artifacts_bucket, Key="results/job-r/report.html", Body=html

@@ -15,7 +15,7 @@ from rich.table import Table
 from brandlens_cli import main as m
 from brandlens_cli.target import Target
 from brandlens_core.aws import AwsClients
-from brandlens_core.jobs import JobNotFoundError, JobStore
+from brandlens_core.jobs import JobNotFoundError, JobStore, ResultsState, results_state
 from brandlens_core.projects import ConflictError, ProjectNotFoundError, ProjectStore
 from brandlens_trainer.handler import Command
 from brandlens_trainer.models import ModelStore, retrain_version_name
@@ -178,10 +178,11 @@ async def _report(target: Target, job_id: str, path: Path, open_it: bool) -> int
         except JobNotFoundError:
             raise click.ClickException(f"no job {job_id}") from None
         if not job.report_key:
-            raise click.ClickException(
-                f"job {job_id} is {job.status.value}: it has no report "
-                "(reports are made when an analysis completes)"
-            )
+            state, why = results_state(job)
+            if state is ResultsState.PENDING:  # may still complete: exit 2, try again later
+                m.err_console.print(f"{escape(why)}; try again later (brandlens job {job_id})")
+                return 2
+            raise click.ClickException(why or f"job {job_id} has no report")
         response = await clients.s3.get_object(
             Bucket=target.names.artifacts_bucket, Key=job.report_key
         )

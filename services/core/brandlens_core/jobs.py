@@ -95,6 +95,33 @@ class Job(BaseModel):
         return cls.model_validate(from_item(item))
 
 
+class ResultsState(StrEnum):
+    READY = "ready"
+    PENDING = "pending"  # an analysis that may still complete
+    NEVER = "never"  # a training job, or one rejected or failed: there will be none
+
+
+def results_state(job: Job) -> tuple[ResultsState, str]:
+    """Whether ``job``'s results (summary, detections, report) exist, may still come, or
+    never will, with the reason in words (empty when ready). A client polling for results
+    stops on NEVER; the API answers 410 for it and 409 for PENDING."""
+    if job.status is JobStatus.COMPLETED and job.summary_key is not None:
+        return ResultsState.READY, ""
+    if job.purpose is Purpose.TRAINING:
+        return ResultsState.NEVER, (
+            f"job {job.job_id} is a training job ({job.status.value}): only analysis jobs "
+            "have results"
+        )
+    if job.terminal:
+        reason = f": {job.reason}" if job.reason else ""
+        return ResultsState.NEVER, (
+            f"job {job.job_id} is {job.status.value}{reason}; it will have no results"
+        )
+    return ResultsState.PENDING, (
+        f"job {job.job_id} is {job.status.value}; results exist once it completes"
+    )
+
+
 class JobExistsError(Exception):
     def __init__(self, job: Job) -> None:
         super().__init__(f"job {job.job_id} exists ({job.status})")

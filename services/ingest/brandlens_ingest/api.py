@@ -30,7 +30,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from brandlens_core.apikeys import ApiKey, ApiKeyStore
 from brandlens_core.aws import Client, error_code
 from brandlens_core.events import utc_now
-from brandlens_core.jobs import Job, JobNotFoundError, JobStatus, JobStore
+from brandlens_core.jobs import (
+    Job,
+    JobNotFoundError,
+    JobStatus,
+    JobStore,
+    ResultsState,
+    results_state,
+)
 from brandlens_core.logging import get_logger
 from brandlens_core.projects import ConflictError, LabelingBackend, Project, ProjectStore
 from brandlens_core.results import Summary
@@ -286,11 +293,13 @@ async def _read_artifact(ctx: ApiContext, key: str) -> bytes:
 
 
 def _completed(job: Job) -> None:
-    if job.status is not JobStatus.COMPLETED or job.summary_key is None:
-        reason = f": {job.reason}" if job.reason else ""
-        raise ApiError(
-            409, f"job {job.job_id} is {job.status.value}{reason}; results exist once it completes"
-        )
+    """Results exist, or: 410 for a job that will never have them (a polling client stops),
+    409 for one that may still complete."""
+    state, why = results_state(job)
+    if state is ResultsState.NEVER:
+        raise ApiError(410, why)
+    if state is ResultsState.PENDING:
+        raise ApiError(409, why)
 
 
 # -- handlers ---------------------------------------------------------------------------------
@@ -491,13 +500,13 @@ ROUTES: tuple[Route, ...] = (
           response=JobView, errors=(404,), path_params=JOB_PARAM),
     Route("GET", "/v1/jobs/{job_id}/summary", get_summary, "getSummary",
           "The job's per-brand statistics (summary.json, schema version 1)", response=Summary,
-          errors=(404, 409), path_params=JOB_PARAM),
+          errors=(404, 409, 410), path_params=JOB_PARAM),
     Route("GET", "/v1/jobs/{job_id}/detections", list_detections, "listDetections",
           "Every analysed frame's detections, in frame order, paginated",
-          response=DetectionPage, query=DetectionQuery, errors=(400, 404, 409),
+          response=DetectionPage, query=DetectionQuery, errors=(400, 404, 409, 410),
           path_params=JOB_PARAM),
     Route("GET", "/v1/jobs/{job_id}/report", get_report, "getReport",
-          "The job's self-contained HTML report", response="html", errors=(404, 409),
+          "The job's self-contained HTML report", response="html", errors=(404, 409, 410),
           path_params=JOB_PARAM),
 )  # fmt: skip
 
@@ -588,7 +597,9 @@ def openapi_document() -> dict[str, Any]:
         401: "No API key, or not a valid one",
         404: "Not found, or not visible to this key",
         409: "Conflict: the name is taken, the project has no trained model to analyse "
-        "with, or the job has no results yet",
+        "with, or the job has no results yet (it may still complete: poll the job)",
+        410: "Gone: this job will never have results (a training job, or one rejected or "
+        "failed); the message says why; stop polling",
         413: "The body is too large",
         415: "The body is not JSON",
     }
