@@ -50,8 +50,20 @@ class ModelServerSettings(BaseSettings):
         "brandlens_model_server.detector.train",
         description="Module run as `python -m MODULE --spec SPEC.json` (CONTRACT.md §1)",
     )
+    max_training_steps: int = Field(
+        2000,
+        gt=0,
+        le=10_000_000,
+        description=(
+            "Training budget in optimisation steps (batches of 16): decides the learning-rate "
+            "schedule and the end, so machine load does not change the model"
+        ),
+    )
     max_training_seconds: int = Field(
-        600, gt=0, le=7 * 24 * 3600, description="Training budget handed to the training process"
+        3600,
+        gt=0,
+        le=7 * 24 * 3600,
+        description="Safety stop: a training still running after this ends early and says so",
     )
     training_deadline_grace_seconds: float = Field(
         60.0, ge=0, description="Past its budget plus this, a training process is stopped"

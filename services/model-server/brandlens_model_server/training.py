@@ -11,7 +11,8 @@ others wait for a slot (still TRAINING_IN_PROGRESS, StatusMessage
    the server signals it), stdout piped, stderr to ``train.log`` in the work dir;
 3. reads the JSON lines: ``progress`` becomes StatusMessage ``training: 42%``;
    the final ``result`` line decides TRAINING_COMPLETED (with EvaluationResult)
-   or TRAINING_FAILED (with the process's message);
+   or TRAINING_FAILED (with the process's message); a completed run that
+   reached the time limit before its step budget says so in its StatusMessage;
 4. a process that runs past its budget plus a grace, or is still running at
    shutdown, gets SIGTERM, then SIGKILL after ``training_stop_grace_seconds``.
 """
@@ -161,6 +162,7 @@ class TrainingManager:
             "output_uri": record.output_uri,
             "work_dir": str(work_dir),
             "max_training_seconds": self.settings.max_training_seconds,
+            "max_training_steps": self.settings.max_training_steps,
             "seed": self.settings.training_seed,
         }
 
@@ -256,7 +258,7 @@ class TrainingManager:
                 return Outcome(
                     False, f"the training process wrote no model under {record.output_uri}model/"
                 )
-            return Outcome(True, COMPLETED_MESSAGE, float(f1))
+            return Outcome(True, _completed_message(result), float(f1))
         if result is not None and result.get("result") == "TRAINING_FAILED":
             message = result.get("message")
             return Outcome(False, str(message) if message else "training failed")
@@ -282,6 +284,20 @@ class TrainingManager:
                 process.kill()
             await process.wait()
         log.info("training.terminated", pid=process.pid, exit_code=process.returncode)
+
+
+def _completed_message(result: dict[str, Any]) -> str:
+    """``The model is ready to run.``, plus a warning when the time limit ended training."""
+    if result.get("stopped_by") != "time_limit":
+        return COMPLETED_MESSAGE
+    steps, max_steps, seconds = (
+        result.get("steps"), result.get("max_steps"), result.get("max_seconds")
+    )  # fmt: skip
+    return (
+        f"{COMPLETED_MESSAGE} Training hit its time limit ({seconds} s of training) after "
+        f"{steps} of {max_steps} steps, so the model may be weaker than a full run: raise "
+        "BRANDLENS_MODEL_SERVER_MAX_TRAINING_SECONDS, or lower MAX_TRAINING_STEPS, and train again."
+    )
 
 
 def _write_spec(path: Path, spec: dict[str, Any]) -> None:

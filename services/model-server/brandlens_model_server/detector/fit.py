@@ -1,7 +1,10 @@
 """Training on examples held in memory: augmentation, the loop, early stopping, evaluation.
 
-Runs on the CPU (denormals flushed) or a GPU when one is present. Training
-is bounded by wall-clock time; the learning rate follows the time budget.
+Runs on the CPU (denormals flushed) or a GPU when one is present. Training is
+bounded by a number of optimisation steps: the learning-rate schedule, the
+evaluations and the end follow the step count, so the same data and seed train
+the same model however busy the machine is. ``max_seconds`` is only a safety
+stop; a run that reaches it says so (``FitResult.stopped_by == "time_limit"``).
 """
 
 from __future__ import annotations
@@ -42,12 +45,13 @@ class Example:
 class FitConfig:
     input_size: tuple[int, int] = (448, 256)
     train_crop: tuple[int, int] = (320, 192)  # training sees random crops of the canvas
-    max_seconds: float = 540.0
+    max_steps: int = 2000  # the budget: decides the learning-rate schedule and the end
+    max_seconds: float | None = None  # safety stop only (a run that hits it says so)
     batch_size: int = 16
     learning_rate: float = 3e-3
     weight_decay: float = 1e-4
     width: int = 24
-    eval_every_seconds: float = 60.0
+    eval_every_steps: int = 200
     max_val_images: int = 120
     patience_evals: int = 4  # stop after this many evaluations without a better val mAP
     paste_probability: float = 0.6
@@ -63,6 +67,9 @@ class FitResult:
     steps: int
     seconds: float
     history: list[dict[str, float]] = field(default_factory=list)
+    # why the loop ended: "steps" (the budget), "early_stopping" (validation mAP stopped
+    # improving or reached 1), "time_limit" (the safety stop), "stop_requested"
+    stopped_by: str = "steps"
 
 
 def device() -> torch.device:
@@ -214,6 +221,8 @@ def fit(
     progress: Callable[[dict[str, Any]], None] = lambda _: None,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> FitResult:
+    if config.max_steps < 1 or config.eval_every_steps < 1:
+        raise ValueError("max_steps and eval_every_steps must be at least 1")
     if config.threads:
         torch.set_num_threads(config.threads)
     torch.set_flush_denormal(True)
@@ -232,13 +241,17 @@ def fit(
     started = time.monotonic()
     best_state, best_map, steps, stale = copy.deepcopy(model.state_dict()), -1.0, 0, 0
     history: list[dict[str, float]] = []
-    next_eval = config.eval_every_seconds
     order: list[int] = []
-    while True:
-        elapsed = time.monotonic() - started
-        if elapsed >= config.max_seconds or should_stop():
+    stopped_by = "steps"
+    report_every = max(1, config.max_steps // 50)
+    while steps < config.max_steps:
+        if should_stop():
+            stopped_by = "stop_requested"
             break
-        frac = elapsed / config.max_seconds
+        if config.max_seconds is not None and time.monotonic() - started >= config.max_seconds:
+            stopped_by = "time_limit"
+            break
+        frac = steps / config.max_steps
         warm = min(1.0, (steps + 1) / 50)
         for group in optimiser.param_groups:
             group["lr"] = (
@@ -270,8 +283,7 @@ def fit(
         optimiser.step()
         steps += 1
         elapsed = time.monotonic() - started
-        if elapsed >= next_eval or elapsed >= config.max_seconds:
-            next_eval = elapsed + config.eval_every_seconds
+        if steps % config.eval_every_steps == 0 or steps == config.max_steps:
             val_map = _evaluate(model, val_images, val_truths, len(labels)) if val else 0.0
             history.append(
                 {
@@ -287,14 +299,22 @@ def fit(
                 stale += 1
             progress(
                 {
-                    "progress": min(1.0, elapsed / config.max_seconds),
+                    "progress": steps / config.max_steps,
                     "steps": steps,
+                    "max_steps": config.max_steps,
                     "loss": round(float(loss.detach()), 4),
                     "val_map50": round(val_map, 4),
                 }
             )
-            if val and (stale >= config.patience_evals or val_map >= 0.999):
-                break  # early stopping: validation mAP has stopped improving
+            if (
+                val
+                and steps < config.max_steps
+                and (stale >= config.patience_evals or val_map >= 0.999)
+            ):
+                stopped_by = "early_stopping"  # validation mAP has stopped improving
+                break
+        elif steps % report_every == 0:
+            progress({"progress": steps / config.max_steps, "steps": steps})
     evaluated_at = history[-1]["steps"] if history else -1
     if steps == 0:
         best_state = model.state_dict()
@@ -316,7 +336,13 @@ def fit(
         detections = predict(model, val_images)
         threshold, _ = metrics.best_threshold(detections, val_truths, len(labels))
     return FitResult(
-        model.cpu(), max(best_map, 0.0), threshold, steps, time.monotonic() - started, history
+        model.cpu(),
+        max(best_map, 0.0),
+        threshold,
+        steps,
+        time.monotonic() - started,
+        history,
+        stopped_by,
     )
 
 

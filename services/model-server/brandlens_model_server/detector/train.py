@@ -1,8 +1,9 @@
 """The training process: ``python -m brandlens_model_server.detector.train --spec SPEC.json``.
 
 See ../../CONTRACT.md §1. Reads Ground Truth manifests and their images from
-S3, trains a LogoNet within the time budget (early stopping on a validation
-split taken by source media), picks the score threshold on that validation
+S3, trains a LogoNet for a number of optimisation steps (early stopping on a
+validation split taken by source media; the time budget is only a safety
+stop, reported when reached), picks the score threshold on that validation
 split, evaluates on the test set, and writes the model, the evaluation
 summary and the manifests used to ``output_uri``.
 """
@@ -54,18 +55,22 @@ class Spec:
     output_uri: str
     work_dir: str
     max_training_seconds: float
+    max_training_steps: int
     seed: int
 
     @classmethod
     def read(cls, path: Path) -> Spec:
         raw = json.loads(path.read_text())
+        if int(raw.get("max_training_steps", 1)) < 1:
+            raise ValueError("max_training_steps must be at least 1")
         return cls(
             train_manifest_uri=str(raw["train_manifest_uri"]),
             test_manifest_uri=raw.get("test_manifest_uri"),
             autocreate_test_percent=float(raw.get("autocreate_test_percent", 20)),
             output_uri=str(raw["output_uri"]),
             work_dir=str(raw["work_dir"]),
-            max_training_seconds=float(raw.get("max_training_seconds", 600)),
+            max_training_seconds=float(raw.get("max_training_seconds", 3600)),
+            max_training_steps=int(raw.get("max_training_steps", FitConfig.max_steps)),
             seed=int(raw.get("seed", 0)),
         )
 
@@ -187,7 +192,19 @@ def summary(
     }
 
 
-async def run(spec: Spec, config: FitConfig) -> float:
+@dataclass(frozen=True)
+class Trained:
+    """What the training process reports on its result line."""
+
+    f1: float
+    steps: int
+    max_steps: int
+    stopped_by: str
+    seconds: float
+    max_seconds: float
+
+
+async def run(spec: Spec, config: FitConfig) -> Trained:
     work = Path(spec.work_dir)
     await asyncio.to_thread(work.mkdir, parents=True, exist_ok=True)
     started = time.monotonic()
@@ -233,8 +250,12 @@ async def run(spec: Spec, config: FitConfig) -> float:
         fit_train, val = _validation_split(train_ds, train_examples, spec.seed)
         remaining = spec.max_training_seconds - (time.monotonic() - started) - 20
         if remaining < 5:
-            raise TrainingFailedError("the time budget was used up loading images")
-        config.max_seconds = min(config.max_seconds, remaining)
+            raise TrainingFailedError(
+                f"the time limit ({spec.max_training_seconds:g} s) was used up loading images; "
+                "raise BRANDLENS_MODEL_SERVER_MAX_TRAINING_SECONDS"
+            )
+        config.max_seconds = remaining  # the safety stop; the step budget decides the run
+        config.max_steps = spec.max_training_steps
         config.seed = spec.seed
         result = await asyncio.to_thread(fit, fit_train, val, labels, config, emit)
         evaluation = evaluate(
@@ -250,6 +271,8 @@ async def run(spec: Spec, config: FitConfig) -> float:
             extra={
                 "val_map50": result.best_val_map,
                 "steps": result.steps,
+                "max_steps": config.max_steps,
+                "stopped_by": result.stopped_by,
                 "train_seconds": round(result.seconds, 1),
             },
         )
@@ -265,7 +288,10 @@ async def run(spec: Spec, config: FitConfig) -> float:
         report["Training"] = {
             "history": result.history,
             "steps": result.steps,
+            "max_steps": config.max_steps,
+            "stopped_by": result.stopped_by,
             "seconds": round(result.seconds, 1),
+            "max_seconds": round(remaining, 1),
             "val_map50": result.best_val_map,
         }
         await s3.put_object(
@@ -281,7 +307,14 @@ async def run(spec: Spec, config: FitConfig) -> float:
             )
         f1 = float(evaluation["f1"])
         emit({"progress": 1.0, "message": f"test mAP@0.5 {evaluation['map50']:.3f}, F1 {f1:.3f}"})
-        return f1
+        return Trained(
+            f1=f1,
+            steps=result.steps,
+            max_steps=config.max_steps,
+            stopped_by=result.stopped_by,
+            seconds=round(result.seconds, 1),
+            max_seconds=round(remaining, 1),
+        )
 
 
 def _validation_split(
@@ -307,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
         emit({"result": "TRAINING_FAILED", "message": f"unreadable training spec: {exc}"})
         return 2
     try:
-        f1 = asyncio.run(run(spec, FitConfig(max_seconds=spec.max_training_seconds)))
+        trained = asyncio.run(run(spec, FitConfig(max_steps=spec.max_training_steps)))
     except TrainingFailedError as exc:
         emit({"result": "TRAINING_FAILED", "message": str(exc)})
         return 2
@@ -317,7 +350,17 @@ def main(argv: list[str] | None = None) -> int:
             {"result": "TRAINING_FAILED", "message": f"internal error: {type(exc).__name__}: {exc}"}
         )
         return 1
-    emit({"result": "TRAINING_COMPLETED", "f1": round(f1, 6)})
+    emit(
+        {
+            "result": "TRAINING_COMPLETED",
+            "f1": round(trained.f1, 6),
+            "steps": trained.steps,
+            "max_steps": trained.max_steps,
+            "stopped_by": trained.stopped_by,
+            "seconds": trained.seconds,
+            "max_seconds": trained.max_seconds,
+        }
+    )
     return 0
 
 
