@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from brandlens_core.datasets import GROUP_FIELD, read_ground_truth
+from brandlens_core.datasets import GROUP_FIELD, is_block, read_ground_truth
 from brandlens_framer.settings import FramerSettings, SamplingMode
 from brandlens_labeler.app import create_worker
 from brandlens_labeler.settings import LabelerSettings
@@ -203,7 +203,8 @@ async def test_annotations_before_and_after_the_video(
             assert g[0] == w[0]
             assert all(abs(a - b) <= 0.01 for a, b in zip(g[1:], w[1:], strict=True)), (g, w)
     assert both["labels"] == ["acme", "globex"]
-    # two videos: split by video, nothing of one video on both sides
+    # two videos (fewer than SPLIT_MIN_VIDEOS): split by 1 s blocks of each video, no block
+    # on both sides
     train = read_ground_truth(
         await text_of(stack, both["train_manifest_uri"]), group_field=GROUP_FIELD
     )
@@ -211,6 +212,7 @@ async def test_annotations_before_and_after_the_video(
         await text_of(stack, both["test_manifest_uri"]), group_field=GROUP_FIELD
     )
     assert {i.group for i in train.images}.isdisjoint({i.group for i in test.images})
+    assert all(is_block(i.group) for i in train.images + test.images)
 
     # 3. the same FramesExtracted delivered again: nothing happens twice
     framed = [

@@ -18,6 +18,10 @@ from brandlens_core.datasets import (
     Dataset,
     DatasetError,
     ImageAnnotations,
+    in_blocks,
+    in_position_blocks,
+    is_block,
+    media_count,
     read_coco,
     read_data_yaml,
     read_ground_truth,
@@ -1509,3 +1513,55 @@ def test_a_group_named_like_an_image_is_not_confused_with_it() -> None:
     dataset = Dataset(["a"], [image("s3://b/x.jpg"), image("s3://b/y.jpg", group="s3://b/x.jpg")])
     train, test = split_by_group(dataset, 0.5)
     assert len(train.images) == len(test.images) == 1
+
+
+# -- time blocks: few videos are split inside each video ------------------------------------
+
+
+def frames_of(videos: int, frames: int) -> Dataset:
+    return Dataset(
+        ["a"],
+        [
+            image(f"s3://b/frames/v{v}/{f:06d}.jpg", Box("a", 1, 1, 5, 5), group=f"s3://m/v{v}.mp4")
+            for v in range(videos)
+            for f in range(frames)
+        ],
+    )
+
+
+def test_blocks_narrow_groups_without_changing_the_dataset() -> None:
+    dataset = frames_of(2, 6)
+    dataset.images.append(image("s3://b/still.jpg"))  # ungrouped: its own group, untouched
+    blocked = in_blocks(dataset, lambda im: int(im.source_ref[-10:-4]) // 3)
+    assert [im.group for im in blocked.images[:6]] == ["s3://m/v0.mp4#block-00000"] * 3 + [
+        "s3://m/v0.mp4#block-00001"
+    ] * 3
+    assert blocked.images[-1].group is None
+    assert {im.group for im in dataset.images[:12]} == {"s3://m/v0.mp4", "s3://m/v1.mp4"}
+    assert media_count(dataset) == media_count(blocked) == 3  # two videos and a still
+    assert all(is_block(im.group) for im in blocked.images[:12])
+    assert not is_block(dataset.images[0].group)
+    # blocking blocks again replaces the block, it does not nest
+    again = in_blocks(blocked, lambda im: 7)
+    assert again.images[0].group == "s3://m/v0.mp4#block-00007"
+
+
+def test_position_blocks_cut_each_group_into_runs_of_neighbours() -> None:
+    dataset = frames_of(2, 25)
+    blocked = in_position_blocks(dataset, 5)
+    for v in range(2):
+        groups = [
+            im.group for im in blocked.images if im.source_ref.startswith(f"s3://b/frames/v{v}/")
+        ]
+        assert groups == [f"s3://m/v{v}.mp4#block-{b:05d}" for b in range(5) for _ in range(5)]
+
+
+@pytest.mark.parametrize("videos", [1, 2, 3, 10])
+def test_few_videos_split_by_blocks_and_every_side_gets_images(videos: int) -> None:
+    """1, 2, 3 or 10 videos: a split exists, about the fraction asked, no block on both sides."""
+    dataset = frames_of(videos, 40)
+    if media_count(dataset) < 5:
+        dataset = in_position_blocks(dataset)
+    train, test = split_by_group(dataset, 0.2)
+    assert 0.1 <= len(test.images) / len(dataset.images) <= 0.3
+    assert {im.group for im in train.images}.isdisjoint({im.group for im in test.images})

@@ -481,12 +481,13 @@ def build(images: list[ImageAnnotations], brands: list[str], **kw: Any) -> datas
         "min_boxes_per_label": 3,
         "test_fraction": 0.25,
         "split_block_seconds": 2.0,
+        "split_min_videos": 5,
     }
     return datasets.build(images, stamps, brands, dataset_id="ds-1", **(args | kw))
 
 
 def test_dataset_split_keeps_videos_apart() -> None:
-    images = labelled(8, "a") + labelled(8, "b") + labelled(8, "c") + labelled(8, "d")
+    images = [i for media in "abcde" for i in labelled(8, media)]
     built = build(images, ["acme"])
     train_groups = {i.group for i in built.train.images}
     test_groups = {i.group for i in built.test.images}
@@ -536,3 +537,4 @@ def test_labeling_job_name_from_a_state_change_event() -> None:
     assert gt.job_name_from_event(resources, {}) == "brandlens-abc"
     assert gt.job_name_from_event([], {"LabelingJobName": "x"}) == "x"
     assert gt.job_name_from_event([], {}) is None
+

@@ -38,7 +38,9 @@ TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
     JobStatus.FRAMING: frozenset({JobStatus.ACCEPTED}),
     JobStatus.FRAMED: frozenset({JobStatus.FRAMING}),
     JobStatus.LABELING: frozenset({JobStatus.FRAMED}),
-    JobStatus.ANALYZING: frozenset({JobStatus.FRAMING, JobStatus.FRAMED}),
+    # only from FRAMED: the framer's FRAMING -> FRAMED write records what it framed, and
+    # must not find the job moved on while it still works on it
+    JobStatus.ANALYZING: frozenset({JobStatus.FRAMED}),
     JobStatus.COMPLETED: frozenset({JobStatus.FRAMED, JobStatus.LABELING, JobStatus.ANALYZING}),
     JobStatus.FAILED: frozenset(set(JobStatus) - TERMINAL),
 }
@@ -93,6 +95,20 @@ class Job(BaseModel):
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> Job:
         return cls.model_validate(from_item(item))
+
+
+def framed_progress(job: Job) -> dict[str, Any]:
+    """The job's progress with the framer's final figures once framing is over. While it
+    works the framer writes ``frames_done``/``frames_planned`` every few seconds, so the
+    last of them is stale (243 of 360) when it records what it framed (``framing``)."""
+    frames = job.framing.get("frame_count")
+    if not isinstance(frames, int):
+        return dict(job.progress)
+    planned = job.framing.get("frames_planned")
+    return job.progress | {
+        "frames_done": frames,
+        "frames_planned": planned if isinstance(planned, int) else frames,
+    }
 
 
 class ResultsState(StrEnum):

@@ -9,8 +9,10 @@ Messages on the inferer queue:
   and the batch's detections are written under a deterministic key, then counted once.
 - ``FramesExtracted`` (analysis): framing is over and the job row knows its batch count.
 
-Whichever comes last finds every batch counted and claims the job's aggregation (a
-conditional write: one runs); it writes the summary, completes the job, publishes
+The first of them to find the job FRAMED moves it to ANALYZING (a conditional write), with
+the framing's final figures as its progress. Whichever comes last finds every batch
+counted and claims the job's aggregation (a conditional write: one runs); it writes the
+summary, completes the job (progress: every frame analysed), publishes
 ``AnalysisCompleted`` and releases the lease.
 """
 
@@ -42,6 +44,7 @@ from brandlens_core.jobs import (
     JobNotFoundError,
     JobStatus,
     JobStore,
+    framed_progress,
     publish_once,
 )
 from brandlens_core.logging import get_logger
@@ -63,6 +66,11 @@ THROTTLED = frozenset({"ProvisionedThroughputExceededException", "ThrottlingExce
 NOT_RUNNING = frozenset({"ResourceNotReadyException"})
 # no answer at all from the model's endpoint: refused, reset, timed out
 UNREACHABLE = (botocore.exceptions.ConnectionError, botocore.exceptions.ReadTimeoutError)
+
+
+# Framing is over and batches are (being) analysed: FRAMED until the inferer first sees the
+# job framed (it then moves it to ANALYZING), ANALYZING after.
+CHECKED = frozenset({JobStatus.FRAMED, JobStatus.ANALYZING})
 
 
 class ModelNotRunningError(Exception):
@@ -323,8 +331,9 @@ async def check_job(check: JobCheck, ctx: InfererContext) -> None:
     job = await ctx.jobs.get(check.check_job_id)
     if job.terminal or await maybe_complete(job.job_id, ctx):
         return
+    job = await ctx.jobs.get(job.job_id)  # maybe_complete may have moved it to ANALYZING
     batch_count = job.framing.get("batch_count")
-    if job.status is not JobStatus.FRAMED or not isinstance(batch_count, int):
+    if job.status not in CHECKED or not isinstance(batch_count, int):
         return  # not framed yet (FramesExtracted schedules the first check) or not ours
     missing = await _missing_batches(job, ctx)
     if check.round >= ctx.settings.max_checks:
@@ -373,13 +382,25 @@ async def _missing_batches(job: Job, ctx: InfererContext) -> list[FrameBatch]:
     ]
 
 
+async def start_analysing(job: Job, ctx: InfererContext) -> Job:
+    """FRAMED -> ANALYZING (an analysis job whose framing is over), once; the row as it is."""
+    if job.status is not JobStatus.FRAMED or job.purpose is not Purpose.ANALYSIS:
+        return job
+    try:
+        return await ctx.jobs.transition(
+            job.job_id, JobStatus.ANALYZING, fields={"progress": framed_progress(job)}
+        )
+    except InvalidTransitionError:
+        return await ctx.jobs.get(job.job_id)  # moved by another worker, or failed
+
+
 async def maybe_complete(job_id: str, ctx: InfererContext) -> bool:
     """Aggregate once every batch is counted and framing is over (exactly one runs).
     True when the job is over (terminal, or aggregated here or by another worker)."""
-    job = await ctx.jobs.get(job_id)
+    job = await start_analysing(await ctx.jobs.get(job_id), ctx)
     if job.terminal:
         return True
-    if job.status is not JobStatus.FRAMED:
+    if job.status not in CHECKED:
         return False
     batch_count = job.framing.get("batch_count")
     if not isinstance(batch_count, int) or job.batches_done < batch_count:
@@ -401,9 +422,12 @@ async def maybe_complete(job_id: str, ctx: InfererContext) -> bool:
         Bucket=ctx.artifacts_bucket, Key=report_key, Body=html.encode(),
         ContentType="text/html; charset=utf-8",
     )  # fmt: skip
+    progress = framed_progress(job) | {"frames_analysed": summary.frame_count}
     try:
         job = await ctx.jobs.transition(
-            job_id, JobStatus.COMPLETED, fields={"summary_key": key, "report_key": report_key}
+            job_id,
+            JobStatus.COMPLETED,
+            fields={"summary_key": key, "report_key": report_key, "progress": progress},
         )
     except InvalidTransitionError:
         job = await ctx.jobs.get(job_id)

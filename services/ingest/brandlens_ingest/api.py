@@ -36,6 +36,7 @@ from brandlens_core.jobs import (
     JobStatus,
     JobStore,
     ResultsState,
+    framed_progress,
     results_state,
 )
 from brandlens_core.logging import get_logger
@@ -235,8 +236,10 @@ def _project_view(project: Project) -> ProjectView:
 
 
 def _job_view(job: Job) -> JobView:
-    planned = job.progress.get("frames_planned")
-    done = job.progress.get("frames_done")
+    progress = framed_progress(job)  # the framer's final figures once framing is over
+    planned = progress.get("frames_planned")
+    done = progress.get("frames_done")
+    analysed = progress.get("frames_analysed")
     batch_count = job.framing.get("batch_count")
     percent: float | None = None
     if job.status is JobStatus.COMPLETED:
@@ -264,6 +267,7 @@ def _job_view(job: Job) -> JobView:
             frames_planned=planned if isinstance(planned, int) else None,
             batches_done=job.batches_done,
             batch_count=batch_count if isinstance(batch_count, int) else None,
+            frames_analysed=analysed if isinstance(analysed, int) else None,
             percent=percent,
         ),
         links=JobLinks(

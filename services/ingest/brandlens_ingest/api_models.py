@@ -140,11 +140,22 @@ class UploadTicket(BaseModel):
 
 
 class JobProgress(BaseModel):
-    stage: str = Field(description="the job's status, in words")
-    frames_done: int | None = Field(default=None, description="frames sampled so far")
-    frames_planned: int | None = None
+    stage: str = Field(
+        description="the job's status, in words: accepted, framing, framed, analyzing (an "
+        "analysis job's frames go through the model), labeling, completed, rejected, failed"
+    )
+    frames_done: int | None = Field(
+        default=None, description="frames sampled so far (once framed: all the framer got)"
+    )
+    frames_planned: int | None = Field(
+        default=None,
+        description="frames the framer planned (more than frames_done when some did not decode)",
+    )
     batches_done: int = Field(default=0, description="frame batches analysed")
     batch_count: int | None = Field(default=None, description="frame batches in all")
+    frames_analysed: int | None = Field(
+        default=None, description="frames in the results (once an analysis completes)"
+    )
     percent: float | None = Field(default=None, description="0-100, when it can be known")
 
 

@@ -1,11 +1,14 @@
 """From labelled frames to a dataset that can train: checks, a leakage-free split, files.
 
-Groups keep frames of one video on one side of the split. When every labelled
-frame comes from a single video, whole videos cannot be split, so the video is
-cut into blocks of ``split_block_seconds`` and blocks are kept together instead:
-neighbouring frames (near duplicates) never straddle the split, except at the
-block edges. The group written into the manifests (``brandlens-group``) is the
-one the split used, so the model-server's own validation split follows it too.
+Groups keep frames of one video on one side of the split. With few videos
+(fewer than ``split_min_videos``), holding whole videos out does not work: one
+video cannot be split at all, and with two the test set is one whole video and
+the training set a single group that the model-server cannot take a validation
+set from. Each video is then cut into blocks of ``split_block_seconds`` and
+blocks are kept together instead: neighbouring frames (near duplicates) never
+straddle the split, except at the block edges. The group written into the
+manifests (``brandlens-group``) is the one the split used, so the model-server's
+own validation split follows it too.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from brandlens_core.datasets import (
     Dataset,
     DatasetError,
     ImageAnnotations,
+    in_blocks,
+    media_count,
     split_by_group,
     statistics,
     validate_dataset,
@@ -71,6 +76,7 @@ def build(
     min_boxes_per_label: int,
     test_fraction: float,
     split_block_seconds: float,
+    split_min_videos: int,
 ) -> BuiltDataset:
     """Validate, check that every brand can train, split. LabelingError says why not."""
     if not images:
@@ -106,13 +112,18 @@ def build(
             f"too few boxes to train: {listed}; every brand needs at least "
             f"{min_boxes_per_label} (BRANDLENS_LABELER_MIN_BOXES_PER_LABEL)"
         )
-    media = {i.group for i in dataset.images}
-    if len(media) < 2:
-        for image in dataset.images:
-            stamp = timestamps_ms.get(image.source_ref, 0.0)
-            block = int(stamp // (split_block_seconds * 1000))
-            image.group = f"{image.group}#block-{block:05d}"
-        split_unit = f"blocks of {split_block_seconds:g} s of one video"
+    videos = media_count(dataset)
+    if videos < split_min_videos:
+        block_ms = split_block_seconds * 1000
+
+        def block_of(image: ImageAnnotations) -> int:
+            return int(timestamps_ms.get(image.source_ref, 0.0) // block_ms)
+
+        dataset = in_blocks(dataset, block_of)
+        split_unit = (
+            f"blocks of {split_block_seconds:g} s within each of {videos} source media "
+            f"(fewer than {split_min_videos})"
+        )
     else:
         split_unit = "source media"
     try:

@@ -1009,6 +1009,7 @@ async def _write_dataset(
         min_boxes_per_label=ctx.settings.min_boxes_per_label,
         test_fraction=ctx.settings.test_fraction,
         split_block_seconds=ctx.settings.split_block_seconds,
+        split_min_videos=ctx.settings.split_min_videos,
     )
     prefix = f"datasets/{project.project}/{dataset_id}"
     job_name = f"labeling-job/{dataset_id}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from brandlens_core.datasets import FEW_MEDIA
 from brandlens_core.projects import LabelingBackend
 
 
@@ -54,8 +55,14 @@ class LabelerSettings(BaseSettings):
     split_block_seconds: float = Field(
         10.0,
         gt=0,
-        description="With frames of a single video only, the split keeps blocks of this "
+        description="With few videos (SPLIT_MIN_VIDEOS), the split keeps blocks of this "
         "length together instead of whole videos",
+    )
+    split_min_videos: int = Field(
+        FEW_MEDIA,
+        ge=2,
+        description="With fewer source videos than this, the split holds out time blocks "
+        "of each video instead of whole videos",
     )
     max_annotation_bytes: int = Field(
         64 * 1024 * 1024, gt=0, description="Largest annotations file read"

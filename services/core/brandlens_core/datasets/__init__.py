@@ -9,7 +9,9 @@
 - COCO: :func:`read_coco`, :func:`write_coco`.
 - YOLO: :func:`read_yolo`, :func:`write_yolo` (``data.yaml``: :func:`read_data_yaml`,
   :func:`write_data_yaml`).
-- :func:`validate_dataset`, :func:`statistics`, :func:`split_by_group`.
+- :func:`validate_dataset`, :func:`statistics`, :func:`split_by_group`; with few videos
+  (:data:`FEW_MEDIA`), :func:`in_blocks` / :func:`in_position_blocks` first, so a split
+  holds out time blocks of each video instead of whole videos.
 
 Every problem is a :class:`DatasetError` naming the line, field and image.
 """
@@ -32,8 +34,15 @@ from brandlens_core.datasets.ground_truth import (
     write_ground_truth,
 )
 from brandlens_core.datasets.split import (
+    BLOCK_MARK,
+    FEW_MEDIA,
     DatasetStatistics,
     LabelStatistics,
+    in_blocks,
+    in_position_blocks,
+    is_block,
+    media_count,
+    media_of,
     split_by_group,
     statistics,
 )
@@ -46,7 +55,9 @@ from brandlens_core.datasets.yolo import (
 )
 
 __all__ = [
+    "BLOCK_MARK",
     "EDGE_TOLERANCE_PX",
+    "FEW_MEDIA",
     "GROUP_FIELD",
     "MAX_BOXES_PER_IMAGE",
     "MAX_LABELS",
@@ -56,6 +67,11 @@ __all__ = [
     "DatasetStatistics",
     "ImageAnnotations",
     "LabelStatistics",
+    "in_blocks",
+    "in_position_blocks",
+    "is_block",
+    "media_count",
+    "media_of",
     "read_coco",
     "read_data_yaml",
     "read_ground_truth",

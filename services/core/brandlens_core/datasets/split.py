@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,10 +16,76 @@ GroupKey = tuple[str, str]
 _ATTEMPTS = 24
 _MAX_PASSES = 20
 
+BLOCK_MARK = "#block-"
+"""Joins a group and a block number: ``s3://media/clip.mp4#block-00003``."""
+
+FEW_MEDIA = 5
+"""With fewer source media (videos) than this, splits keep time blocks of each video
+together instead of whole videos: holding out one of two or three videos leaves a test
+set (and a training set) that says little, and the validation split inside the training
+part would have no video left to hold out."""
+
+POSITION_BLOCKS = 10
+"""Blocks per group when a group is cut by position (:func:`in_position_blocks`)."""
+
 
 def group_key(image: ImageAnnotations) -> GroupKey:
     """The unit a split keeps together: the image's group, else the image itself."""
     return ("group", image.group) if image.group is not None else ("image", image.source_ref)
+
+
+def media_of(group: str) -> str:
+    """The media a group names, without its block: ``clip.mp4#block-00003`` -> ``clip.mp4``."""
+    return group.split(BLOCK_MARK, 1)[0]
+
+
+def is_block(group: str | None) -> bool:
+    """Whether ``group`` is already a block of a media (:func:`in_blocks`)."""
+    return group is not None and BLOCK_MARK in group
+
+
+def media_count(dataset: Dataset) -> int:
+    """Source media of the images: groups without their blocks; ungrouped images count alone."""
+    return len(
+        {
+            ("group", media_of(i.group)) if i.group is not None else group_key(i)
+            for i in dataset.images
+        }
+    )
+
+
+def in_blocks(dataset: Dataset, block_of: Callable[[ImageAnnotations], int]) -> Dataset:
+    """A copy whose grouped images belong to a block of their group, ``<group>#block-00003``.
+
+    ``block_of`` gives the block number of an image (its time over the block length, for
+    frames of a video). Images without a group stay their own group; ``dataset`` is not
+    changed. A split of the copy keeps every block whole: neighbouring frames stay on one
+    side, except where two blocks meet.
+    """
+    images = [
+        dataclasses.replace(
+            image, group=f"{media_of(image.group)}{BLOCK_MARK}{block_of(image):05d}"
+        )
+        if image.group is not None
+        else image
+        for image in dataset.images
+    ]
+    return Dataset(labels=list(dataset.labels), images=images)
+
+
+def in_position_blocks(dataset: Dataset, blocks: int = POSITION_BLOCKS) -> Dataset:
+    """:func:`in_blocks` when only the order is known: each group cut into ``blocks`` runs of
+    consecutive images (in the dataset's order; the labeler writes a video's frames in time
+    order), for manifests that name a group but no time."""
+    counts = Counter(image.group for image in dataset.images if image.group is not None)
+    seen: Counter[str] = Counter()
+    block_by_image: dict[int, int] = {}
+    for index, image in enumerate(dataset.images):
+        if image.group is not None:
+            block_by_image[index] = seen[image.group] * blocks // counts[image.group]
+            seen[image.group] += 1
+    position = {id(image): index for index, image in enumerate(dataset.images)}
+    return in_blocks(dataset, lambda image: block_by_image[position[id(image)]])
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,9 +27,13 @@ import numpy as np
 
 from brandlens_core.aws import AwsClients, Client, error_code
 from brandlens_core.datasets import (
+    FEW_MEDIA,
     GROUP_FIELD,
     Dataset,
     DatasetError,
+    in_position_blocks,
+    is_block,
+    media_count,
     read_ground_truth,
     split_by_group,
     write_ground_truth,
@@ -320,9 +324,22 @@ async def run(spec: Spec, config: FitConfig) -> Trained:
 def _validation_split(
     dataset: Dataset, examples: list[Example], seed: int
 ) -> tuple[list[Example], list[Example]]:
+    """A validation set held out of the training set, leakage-free like the labeler's split.
+
+    Groups (the manifest's ``brandlens-group``) stay whole. The labeler already writes
+    time blocks as groups when it has few videos; a training set of fewer than
+    :data:`FEW_MEDIA` whole videos (older datasets, other manifests) is cut into runs of
+    consecutive frames first, so that one or two videos still leave something to validate
+    on. A set with nothing to hold out (one block) trains without validation.
+    """
     if len(examples) < 10:
         return examples, []
-    fit_part, val_part = split_by_group(dataset, 0.15, seed=seed + 1)
+    if media_count(dataset) < FEW_MEDIA and not any(is_block(i.group) for i in dataset.images):
+        dataset = in_position_blocks(dataset)
+    try:
+        fit_part, val_part = split_by_group(dataset, 0.15, seed=seed + 1)
+    except DatasetError:
+        return examples, []
     val_refs = {i.source_ref for i in val_part.images}
     by_ref = {i.source_ref: e for i, e in zip(dataset.images, examples, strict=True)}
     val = [by_ref[r] for r in val_refs if r in by_ref]
