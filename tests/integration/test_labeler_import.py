@@ -358,3 +358,72 @@ async def test_manual_batches_gather_images_on_request(pipeline: Stack) -> None:
             assert (box.left, box.top, box.width, box.height) == (100, 120, 60, 50)
     (opened,) = await stack.events_of("LabelingJobOpened")
     assert opened["detail"]["task_count"] == 2
+
+
+def renamed(coco: bytes, names: dict[str, str]) -> bytes:
+    data = json.loads(coco)
+    for category in data["categories"]:
+        category["name"] = names.get(category["name"], category["name"])
+    return json.dumps(data).encode()
+
+
+async def job_row(stack: Stack, job_id: str) -> dict[str, Any]:
+    response = await stack.clients.dynamodb.get_item(
+        TableName=stack.names.table("jobs"), Key={"job_id": {"S": job_id}}
+    )
+    return response["Item"]
+
+
+async def test_labels_match_brands_ignoring_case_and_unknown_ones_fail_visibly(
+    pipeline: Stack, videos: dict[str, tuple[bytes, list[FrameTruth]]]
+) -> None:
+    """Issue 17: labels `ACME`/` globex ` for brands Acme/Globex train as Acme/Globex; a label
+    that matches no brand fails its batch and job at once, naming it and the brands (it
+    used to leave the batch OPEN 0/6 and the job LABELING, the error retried to nothing)."""
+    from brandlens_core.projects import Project, ProjectStore
+    from brandlens_labeler.batches import BatchStore
+
+    stack = pipeline
+    projects = ProjectStore(stack.clients.dynamodb, stack.names.table("projects"))
+    for name in ("cased", "unknown"):
+        await projects.create_project(Project(project=name, brands=["Acme", "Globex"]))
+    second, truth = videos["second"]  # acme and globex
+    await put(
+        stack,
+        "training/cased/annotations/second.json",
+        renamed(coco_for(truth), {"acme": "ACME", "globex": " globex "}),
+    )
+    await put(
+        stack,
+        "training/unknown/annotations/second.json",
+        renamed(coco_for(truth), {"globex": "initech"}),
+    )
+    await put(stack, "training/cased/second.mp4", second)
+    await put(stack, "training/unknown/second.mp4", second)
+
+    ready = await eventually(lambda: stack.events_of("DatasetReady"), timeout=60, message="ready")
+    detail = ready[0]["detail"]
+    assert detail["project"] == "cased"
+    assert detail["labels"] == ["Acme", "Globex"]
+    images = await dataset_images(stack, detail)
+    assert len(images) == 6
+    assert {b.label for i in images for b in i.boxes} == {"Acme", "Globex"}
+
+    failed = await eventually(
+        lambda: stack.events_of("LabelingFailed"), timeout=60, message="LabelingFailed"
+    )
+    (event,) = failed
+    reason = event["detail"]["reason"]
+    assert event["detail"]["project"] == "unknown"
+    assert "'initech' match no brand of the project" in reason
+    assert "its brands are 'Acme', 'Globex'" in reason
+    (batch,) = await BatchStore(projects).all("unknown")
+    assert batch.status.value == "FAILED"
+    assert batch.reason == reason
+    job = await job_row(stack, batch.job_ids[0])
+    assert job["status"]["S"] == "FAILED"
+    assert job["reason"]["S"] == reason
+    # nothing was retried: the labeler's queue is empty and so is its DLQ
+    await eventually(lambda: _drained(stack), timeout=30, message="labeler queue drained")
+    assert await stack.queue_depth(await stack.dlq_url("labeler")) == 0
+    assert len(await stack.events_of("DatasetReady")) == 1

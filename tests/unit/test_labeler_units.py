@@ -514,7 +514,7 @@ def test_dataset_refuses_empty_classes_and_too_few_boxes() -> None:
     few = labelled(8, "a") + labelled(2, "b", label="globex")
     with pytest.raises(LabelingError, match=r"globex \(2\)"):
         build(few, ["acme", "globex"])
-    with pytest.raises(LabelingError, match="not brands of the project"):
+    with pytest.raises(LabelingError, match="match no brand of the project"):
         build(labelled(8, "a", label="initech") + labelled(8, "b"), ["acme"])
     with pytest.raises(LabelingError, match="no boxes at all"):
         build(labelled(8, "a", boxes=0), [])
@@ -538,3 +538,27 @@ def test_labeling_job_name_from_a_state_change_event() -> None:
     assert gt.job_name_from_event([], {"LabelingJobName": "x"}) == "x"
     assert gt.job_name_from_event([], {}) is None
 
+
+def test_labels_match_brands_ignoring_case_and_spaces() -> None:
+    images = labelled(8, "a", label="acme") + labelled(8, "b", label=" GLOBEX ")
+    built = build(images, ["Acme", "Globex"])
+    assert built.labels == ["Acme", "Globex"]
+    assert {b.label for i in built.train.images + built.test.images for b in i.boxes} == {
+        "Acme",
+        "Globex",
+    }
+    assert images[0].boxes[0].label == "acme"  # the caller's images are not changed
+    exact = labelled(2, "a", label="Acme")
+    assert datasets.to_brands(exact, ["Acme"]) is exact
+    assert datasets.to_brands(images, []) is images  # no brands: labels as they are
+
+
+def test_labels_that_match_no_brand_are_named_with_the_brands() -> None:
+    images = labelled(4, "a", label="acme") + labelled(4, "b", label="initech")
+    images += labelled(4, "c", label="Hooli")
+    with pytest.raises(LabelingError) as info:
+        datasets.to_brands(images, ["Acme", "Globex"])
+    message = str(info.value)
+    assert message.startswith("label(s) 'initech', 'Hooli' match no brand of the project")
+    assert "its brands are 'Acme', 'Globex'" in message
+    assert "'acme'" not in message.split("its brands")[0]

@@ -13,6 +13,7 @@ own validation split follows it too.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
@@ -62,6 +63,41 @@ def labels_manifest(images: list[ImageAnnotations], labels: list[str], job_name:
     )
 
 
+def to_brands(images: list[ImageAnnotations], brands: list[str]) -> list[ImageAnnotations]:
+    """The images with every box label spelt as the project's brand it names.
+
+    Labels match brands ignoring case and surrounding spaces (brand names are unique that
+    way), so ``acme `` labels the brand ``Acme``. A label that matches no brand is a
+    LabelingError naming every such label and listing the brands. A project without
+    brands takes the labels as they are.
+    """
+    if not brands:
+        return images
+    canonical = {brand.strip().casefold(): brand for brand in brands}
+    seen = dict.fromkeys(b.label for i in images for b in i.boxes)
+    unknown = [label for label in seen if label.strip().casefold() not in canonical]
+    if unknown:
+        raise LabelingError(
+            f"label(s) {', '.join(map(repr, unknown))} match no brand of the project; its "
+            f"brands are {', '.join(map(repr, brands))} (labels are matched ignoring case "
+            "and surrounding spaces). Rename the labels in the annotations, or add the "
+            "brands to the project (brandlens project create PROJECT --update, every "
+            "--brand again); then submit the training media again"
+        )
+    if all(label in brands for label in seen):
+        return images
+    return [
+        dataclasses.replace(
+            image,
+            boxes=[
+                dataclasses.replace(box, label=canonical[box.label.strip().casefold()])
+                for box in image.boxes
+            ],
+        )
+        for image in images
+    ]
+
+
 def content_id(*parts: str) -> str:
     digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
     return digest[:24]
@@ -81,14 +117,9 @@ def build(
     """Validate, check that every brand can train, split. LabelingError says why not."""
     if not images:
         raise LabelingError("no labelled frames: nothing to build a dataset from")
+    images = to_brands(images, brands)
     seen = list(dict.fromkeys(b.label for i in images for b in i.boxes))
     labels = list(brands) if brands else sorted(seen)
-    unknown = [label for label in seen if label not in labels]
-    if unknown:
-        raise LabelingError(
-            f"labels {', '.join(map(repr, unknown))} are not brands of the project "
-            f"({', '.join(labels)}); add them to the project or fix the annotations"
-        )
     if not labels:
         raise LabelingError(
             f"the {len(images)} labelled frames hold no boxes at all: a detector needs at "

@@ -830,6 +830,8 @@ async def _check_batch(batch: Batch, ctx: LabelerContext) -> bool:
             done, images = await _ground_truth_result(batch, ctx)
         else:
             done, images, note = await _import_result(batch, ctx)
+        if images is not None:  # labels name brands ignoring case; an unknown one fails
+            images = datasets.to_brands(images, project.brands)
     except LabelingError as exc:
         await fail_batch(batch, str(exc), ctx)
         return False
@@ -862,9 +864,15 @@ async def complete_batch(
     project: Project, batch: Batch, images: list[ImageAnnotations], ctx: LabelerContext
 ) -> None:
     labels = list(project.brands) or sorted({b.label for i in images for b in i.boxes})
-    text = (
-        datasets.labels_manifest(images, labels, f"labeling-job/{batch.batch_id}") if labels else ""
-    )
+    try:
+        text = (
+            datasets.labels_manifest(images, labels, f"labeling-job/{batch.batch_id}")
+            if labels
+            else ""
+        )
+    except DatasetError as exc:  # the same labels fail every time: say so, do not retry
+        await fail_batch(batch, f"the labels are invalid: {exc.describe()}", ctx)
+        return
     key = f"{batch_prefix(batch.project, batch.batch_id)}/labels.manifest"
     await ctx.s3.put_object(Bucket=ctx.artifacts_bucket, Key=key, Body=text.encode())
     try:
