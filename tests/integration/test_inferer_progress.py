@@ -15,7 +15,8 @@ import pytest
 from PIL import Image
 
 from brandlens_core.apikeys import ApiKeyStore
-from brandlens_core.jobs import Job, JobStatus, JobStore, Purpose
+from brandlens_core.events import Purpose
+from brandlens_core.jobs import Job, JobStatus, JobStore
 from brandlens_core.messages import FrameBatch
 from brandlens_core.projects import Project, ProjectStore
 from brandlens_inferer.app import create_worker as create_inferer
@@ -127,9 +128,9 @@ async def test_a_job_is_analyzing_while_its_frames_are_analysed_and_its_progress
         async with aiohttp.ClientSession() as http:
             await check(1)
 
-            async def analysing() -> dict[str, Any] | None:
+            async def analysing() -> dict[str, Any]:
                 job = await view(http)
-                return job if job["status"] != "FRAMED" else None
+                return job if job["status"] != "FRAMED" else {}
 
             job = await eventually(analysing, timeout=60, message="the job left FRAMED")
             assert job["status"] == "ANALYZING"
@@ -144,9 +145,9 @@ async def test_a_job_is_analyzing_while_its_frames_are_analysed_and_its_progress
             await _batch_analysed(stack, jobs, 1)
             await check(2)
 
-            async def ended() -> dict[str, Any] | None:
+            async def ended() -> dict[str, Any]:
                 job = await view(http)
-                return job if job["status"] in ("COMPLETED", "FAILED") else None
+                return job if job["status"] in ("COMPLETED", "FAILED") else {}
 
             job = await eventually(ended, timeout=60, message="the job ended")
     finally:
