@@ -200,3 +200,56 @@ def test_aws_errors_become_one_line_messages() -> None:
     )
     assert "is the stack deployed" in (_aws_error_message(missing) or "")
     assert _aws_error_message(ValueError("a bug")) is None
+
+
+def test_analyze_takes_several_files_and_folders(runner: CliRunner, tmp_path: Path) -> None:
+    from brandlens_cli.analyze import media_files
+
+    folder = tmp_path / "shoot"
+    folder.mkdir()
+    for name in ("b.MP4", "a.jpg", "notes.txt", ".hidden.jpg", "c.png"):
+        (folder / name).write_bytes(b"x")
+    (folder / "sub").mkdir()
+    single = tmp_path / "promo.mov"
+    single.write_bytes(b"x")
+    files, skipped = media_files([single, folder, single])
+    assert [f.name for f in files] == ["promo.mov", "a.jpg", "b.MP4", "c.png"]
+    assert skipped == 1  # notes.txt; the hidden file and the sub folder are not counted
+    # past argument parsing, to looking for the stack (there is none)
+    result = runner.invoke(
+        cli,
+        ["analyze", str(single), str(folder), "--project", "acme"]
+        + ["--state-dir", str(tmp_path / "none")],
+    )
+    assert "unexpected extra argument" not in result.output
+    assert "no local stack is running" in result.output
+
+
+def test_analyze_refuses_files_it_cannot_tell_apart_or_a_folder_without_media(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    for d in ("x", "y", "empty"):
+        (tmp_path / d).mkdir()
+    (tmp_path / "x" / "a.jpg").write_bytes(b"x")
+    (tmp_path / "y" / "a.jpg").write_bytes(b"x")
+    (tmp_path / "empty" / "notes.txt").write_text("x")
+    at = ["--project", "acme", "--state-dir", str(tmp_path / "none")]
+    result = runner.invoke(cli, ["analyze", str(tmp_path / "x"), str(tmp_path / "y"), *at])
+    assert result.exit_code == 2
+    assert "have the same name" in result.output
+    result = runner.invoke(cli, ["analyze", str(tmp_path / "empty"), *at])
+    assert result.exit_code == 2
+    assert "no media files" in result.output
+    result = runner.invoke(cli, ["analyze", *at])
+    assert result.exit_code == 2
+    assert "Missing argument 'FILES...'" in result.output
+    result = runner.invoke(cli, ["analyze", str(tmp_path / "x"), "--parallel-uploads", "0", *at])
+    assert result.exit_code == 2
+
+
+def test_no_stack_says_which_state_dir_it_looked_in(runner: CliRunner, tmp_path: Path) -> None:
+    state = tmp_path / "elsewhere"
+    result = runner.invoke(cli, ["jobs", "--state-dir", str(state)])
+    assert result.exit_code == 1
+    assert f"no local stack is running for state dir {state.absolute()}" in result.output
+    assert "passing the same --state-dir DIR" in result.output

@@ -342,6 +342,7 @@ async def _with_signals(main: Awaitable[T], on_signal: Callable[[], None] | None
         else:
             err_console.print("[yellow]still stopping; please wait[/]")
 
+    previous = {sig: signal.getsignal(sig) for sig in signals}
     for sig in signals:
         loop.add_signal_handler(sig, handler, sig)
     try:
@@ -349,6 +350,9 @@ async def _with_signals(main: Awaitable[T], on_signal: Callable[[], None] | None
     finally:
         for sig in signals:
             loop.remove_signal_handler(sig)
+            # asyncio leaves the default handler; the command's own (brandlens_cli) comes back
+            if callable(previous[sig]) and previous[sig] is not signal.default_int_handler:
+                signal.signal(sig, previous[sig])
 
 
 def _run(main: Coroutine[Any, Any, int], *, interrupted_code: int = 130) -> int:
@@ -664,6 +668,11 @@ async def _jobs(target: Target, project: str | None, limit: int) -> int:
         jobs = await JobStore(clients.dynamodb, target.jobs_table).list(
             project=project, limit=limit
         )
+        total = (
+            await _count_jobs(clients.dynamodb, target.jobs_table, project)
+            if len(jobs) >= limit
+            else len(jobs)
+        )
     table = Table(title=f"jobs in {escape(target.description)}", title_justify="left")
     table.add_column("job id", no_wrap=True, min_width=28)
     table.add_column("project")
@@ -683,7 +692,30 @@ async def _jobs(target: Target, project: str | None, limit: int) -> int:
             _when(job.created_at),
         )
     console.print(table if jobs else "no jobs")
+    if total > len(jobs):
+        more = total - len(jobs)
+        where = f" --project {project}" if project else ""
+        console.print(
+            f"[yellow]{more} more job{'s' if more != 1 else ''}[/] (newest {len(jobs)} of "
+            f"{total} shown); see them with `brandlens jobs{where} --limit {total}`"
+        )
     return 0
+
+
+async def _count_jobs(db: Client, table: str, project: str | None) -> int:
+    """How many jobs there are (in ``project``, else in all): a COUNT query or scan."""
+    kwargs: dict[str, Any] = {"TableName": table, "Select": "COUNT"}
+    if project is not None:
+        kwargs |= {
+            "IndexName": "by-project",
+            "KeyConditionExpression": "project = :p",
+            "ExpressionAttributeValues": {":p": {"S": project}},
+        }
+    count = 0
+    operation = "query" if project is not None else "scan"
+    async for page in db.get_paginator(operation).paginate(**kwargs):
+        count += int(page.get("Count", 0))
+    return count
 
 
 def _when(moment: datetime) -> str:
@@ -701,10 +733,11 @@ def job_command(job_id: str, as_json: bool, use_aws: bool, state_dir: Path) -> N
 
 
 async def _job(target: Target, job_id: str, as_json: bool) -> int:
-    async with AwsClients(target.aws, services=("dynamodb",)) as clients:
+    async with AwsClients(target.aws, services=("dynamodb", "s3")) as clients:
         got = await clients.dynamodb.get_item(
             TableName=target.jobs_table, Key={"job_id": {"S": job_id}}, ConsistentRead=True
         )
+        summary = await _job_summary(clients.s3, target, got.get("Item"))
     item = got.get("Item")
     if item is None:
         err_console.print(f"[red]error:[/] no job {escape(job_id)} in {escape(target.description)}")
@@ -733,7 +766,36 @@ async def _job(target: Target, job_id: str, as_json: bool) -> int:
     if job.published:
         grid.add_row("published", ", ".join(sorted(job.published)))
     console.print(grid)
+    _print_job_brands(job, summary)
     return 0
+
+
+async def _job_summary(s3: Client, target: Target, item: Any) -> dict[str, Any] | None:
+    """The results summary of an analysed job row (None without one, or if it is gone)."""
+    key = from_item(item).get("summary_key") if item else None
+    if not key:
+        return None
+    try:
+        response = await s3.get_object(Bucket=target.names.artifacts_bucket, Key=str(key))
+    except ClientError:
+        return None
+    async with response["Body"] as body:
+        summary: dict[str, Any] = json.loads(await body.read())
+    return summary
+
+
+def _print_job_brands(job: Job, summary: dict[str, Any] | None) -> None:
+    """The per-brand table of an analysed job (what `analyze` printed), and its report."""
+    if summary is None:
+        if job.summary_key:
+            console.print(f"[yellow]its summary ({escape(job.summary_key)}) is missing[/]")
+        return
+    if summary.get("brands"):
+        console.print(analyze.brand_table(summary))
+    else:
+        console.print("no brand was found")
+    if job.report_key:
+        console.print(f"report: `brandlens report {job.job_id}`")
 
 
 def _json_default(value: Any) -> Any:

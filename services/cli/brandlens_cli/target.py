@@ -27,9 +27,21 @@ from brandlens_core.settings import STACK_NAME_RE, AwsSettings, StackSettings
 from brandlens_core.stack import StackNames
 
 NO_STACK_MESSAGE = (
-    "no local stack is running: start one with `brandlens up` "
-    "(or pass --aws to use AWS settings from the environment)"
+    "start one with `brandlens up` (or pass --aws to use AWS settings from the environment)"
 )
+
+
+def no_stack_message(state_dir: Path) -> str:
+    """No running stack described in ``state_dir``: where the CLI looked, and what to do."""
+    state_file = (state_dir / "local.json").absolute()
+    found = "a stopped stack's" if state_file.exists() else "no"
+    return (
+        f"no local stack is running for state dir {state_dir.absolute()} ({found} "
+        f"{state_file.name} there): {NO_STACK_MESSAGE}; a stack started with another "
+        "state dir (in another directory, or `brandlens up --state-dir DIR`) is found by "
+        "passing the same --state-dir DIR"
+    )
+
 
 # Which services move a job on from each non-terminal status. A job whose
 # status no running service moves on has settled.
@@ -119,7 +131,7 @@ def resolve_target(*, use_aws: bool, state_dir: Path) -> Target:
         return target_from_environment()
     state = read_local_state(state_dir)
     if state is None:
-        raise NoTargetError(NO_STACK_MESSAGE)
+        raise NoTargetError(no_stack_message(state_dir))
     target = target_from_state(state)
     use_local_credentials()
     return target
