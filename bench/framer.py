@@ -15,6 +15,11 @@ What it measures
       frame's JPEG bytes consumed;
     * **sparse**: the same for ``--sparse-ms`` (2000) ms sampling: one frame per
       keyframe spacing, so the plan is ``seek`` (a keyframes-only pass);
+    * **training**: what a training job does with the default settings
+      (``TRAINING_MODE=scene``, ``TRAINING_MAX_FRAMES`` 200): the scene pass
+      (``scene_candidates``), ``spread_evenly`` over the whole clip, ``choose`` +
+      ``plan`` (a set of points, not a grid) + ``Extractor.frames``; this pass once
+      failed on any video over about a minute (ffmpeg refused the select expression);
     * frames/s of each pass (decoded frames/s for the baseline, output frames/s
       for the framer passes);
     * peak RSS of the framer's process tree: this Python process plus its
@@ -37,7 +42,8 @@ Method
     as a noise gauge. Every framer pass must output exactly the planned frames.
 
 Targets
-    dense / decode <= 1.15; sparse / decode <= 0.25; peak RSS of the framer tree
+    dense / decode <= 1.15; sparse / decode <= 0.25; training / decode <= 2.2 (the
+    scene pass decodes the clip once, sampling at most once more); peak RSS of the framer tree
     < 300 MB (over the framer passes). A missed target prints FAIL but the exit
     code stays 0: this is a measurement.
 
@@ -75,12 +81,14 @@ from brandlens_core.logging import configure_logging  # noqa: E402
 from brandlens_framer import plan as planning  # noqa: E402
 from brandlens_framer.extract import Extractor, OutputOptions  # noqa: E402
 from brandlens_framer.probe import probe  # noqa: E402
+from brandlens_framer.scene import scene_candidates  # noqa: E402
 from brandlens_framer.settings import FramerSettings  # noqa: E402
 from brandlens_framer.tools import Tools  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "framer.json"
 TARGET_DENSE = 1.15
 TARGET_SPARSE = 0.25
+TARGET_TRAINING = 2.2
 TARGET_RSS_MB = 300.0
 SAMPLE_EVERY_S = 0.05
 
@@ -196,16 +204,30 @@ def decode_pass(tools: Tools, clip: Path, frame_count: int) -> Pass:
 
 
 async def framer_pass(
-    kind: str, tools: Tools, settings: FramerSettings, clip: Path, interval: float
+    kind: str, tools: Tools, settings: FramerSettings, clip: Path, interval: float | None
 ) -> Pass:
+    """A framing job's work; ``interval`` None: the training default (scene, capped)."""
     url = str(clip)
     extractor = Extractor(tools, OutputOptions(settings.longest_side_px, settings.jpeg_quality))
     self0, kids0 = _cpu()
     with RssSampler() as rss:
         t0 = time.perf_counter()
         video = await probe(url, tools, max_duration_seconds=settings.max_duration_seconds)
-        targets = planning.interval_targets(video, interval)
-        samples = planning.choose(video, targets, settings.max_frames)
+        if interval is None:
+            found = await scene_candidates(
+                url,
+                tools,
+                threshold=settings.scene_threshold,
+                width_px=settings.scene_analysis_width_px,
+            )
+            relative = [(t - video.start_seconds, score) for t, score in found]
+            targets = planning.spread_evenly(
+                relative, video.duration_seconds, settings.training_max_frames
+            )
+            samples = planning.choose(video, targets, settings.training_max_frames)
+        else:
+            targets = planning.interval_targets(video, interval)
+            samples = planning.choose(video, targets, settings.max_frames)
         the_plan = planning.plan(video, samples, interval)
         probed = time.perf_counter() - t0
         frames = jpeg_bytes = 0
@@ -269,12 +291,13 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     )
 
     warm_page_cache(clip)
-    passes: dict[str, list[Pass]] = {"decode": [], "dense": [], "sparse": []}
+    passes: dict[str, list[Pass]] = {"decode": [], "dense": [], "sparse": [], "training": []}
     for r in range(args.rounds):
         for p in (
             decode_pass(tools, clip, video.frame_count),
             await framer_pass("dense", tools, settings, clip, args.dense_ms / 1000),
             await framer_pass("sparse", tools, settings, clip, args.sparse_ms / 1000),
+            await framer_pass("training", tools, settings, clip, None),
         ):
             passes[p.kind].append(p)
             print(
@@ -285,19 +308,23 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             )
     best = {kind: min(ps, key=lambda p: p.seconds) for kind, ps in passes.items()}
     decode, dense, sparse = best["decode"], best["dense"], best["sparse"]
+    training = best["training"]
+    framer_kinds = ("dense", "sparse", "training")
     spread = max(p.seconds for p in passes["decode"]) / decode.seconds
     decode_cpu = min(p.children_cpu_s for p in passes["decode"])
     cpu_ratio = {
         kind: min(p.children_cpu_s + p.self_cpu_s for p in passes[kind]) / decode_cpu
-        for kind in ("dense", "sparse")
+        for kind in framer_kinds
     }
     dense_ratio = dense.seconds / decode.seconds
     sparse_ratio = sparse.seconds / decode.seconds
-    peak_rss = max(p.peak_rss_mb for kind in ("dense", "sparse") for p in passes[kind])
-    complete = all(p.frames == p.details["planned"] for k in ("dense", "sparse") for p in passes[k])
-    dense_ok, sparse_ok, rss_ok = (
+    training_ratio = training.seconds / decode.seconds
+    peak_rss = max(p.peak_rss_mb for kind in framer_kinds for p in passes[kind])
+    complete = all(p.frames == p.details["planned"] for k in framer_kinds for p in passes[k])
+    dense_ok, sparse_ok, training_ok, rss_ok = (
         dense_ratio <= TARGET_DENSE,
         sparse_ratio <= TARGET_SPARSE,
+        training_ratio <= TARGET_TRAINING,
         peak_rss < TARGET_RSS_MB,
     )
 
@@ -323,6 +350,13 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             sparse_ratio,
             f"<= {TARGET_SPARSE}  {ok(sparse_ok)}",
         ),
+        (
+            f"training scene, {settings.training_max_frames} "
+            f"({training.details['plan']['strategy']})",
+            training,
+            training_ratio,
+            f"<= {TARGET_TRAINING}  {ok(training_ok)}",
+        ),
     ]
     for label, p, ratio, target in rows:
         shown = f"{ratio:8.3f}" if ratio is not None else f"{'':8}"
@@ -334,7 +368,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         f"  peak RSS of the framer tree {peak_rss:.1f} MB (target < {TARGET_RSS_MB:.0f})  "
         f"{ok(rss_ok)}"
     )
-    for kind in ("dense", "sparse"):
+    for kind in framer_kinds:
         p = best[kind]
         print(
             f"  {kind}: probe+plan {p.details['probe_and_plan_s']:.2f} s; CPU ffmpeg "
@@ -366,15 +400,18 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         "decode_spread": round(spread, 3),
         "dense": _summary(dense, dense_ratio, args.dense_ms, cpu_ratio["dense"]),
         "sparse": _summary(sparse, sparse_ratio, args.sparse_ms, cpu_ratio["sparse"]),
+        "training": _summary(training, training_ratio, None, cpu_ratio["training"]),
         "peak_rss_mb": round(peak_rss, 1),
         "decode_peak_rss_mb": round(decode.peak_rss_mb, 1),
         "all_planned_frames_out": complete,
-        "passed": dense_ok and sparse_ok and rss_ok and complete,
+        "passed": dense_ok and sparse_ok and training_ok and rss_ok and complete,
         "targets": {
             "dense_ratio": TARGET_DENSE,
             "dense_passed": dense_ok,
             "sparse_ratio": TARGET_SPARSE,
             "sparse_passed": sparse_ok,
+            "training_ratio": TARGET_TRAINING,
+            "training_passed": training_ok,
             "peak_rss_mb": TARGET_RSS_MB,
             "rss_passed": rss_ok,
         },
@@ -400,9 +437,9 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _summary(p: Pass, ratio: float, interval_ms: int, cpu_ratio: float) -> dict[str, Any]:
+def _summary(p: Pass, ratio: float, interval_ms: int | None, cpu_ratio: float) -> dict[str, Any]:
     return {
-        "interval_ms": interval_ms,
+        "interval_ms": interval_ms,  # None: scene sampling (the training default)
         "strategy": p.details["plan"]["strategy"],
         "plan": p.details["plan"],
         "seconds": round(p.seconds, 3),

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
+import random
 import re
 import subprocess
 from bisect import bisect_left
@@ -25,6 +26,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from brandlens_framer import extract as extraction
 from brandlens_framer import plan as planning
 from brandlens_framer.extract import Extractor, Frame, OutputOptions
 from brandlens_framer.plan import Plan, Strategy
@@ -76,6 +78,9 @@ def library(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "corrupt": lambda: videos.corrupt(d / "corrupt.mp4", source=cfr),
         # 3 fps for 130 s: timestamps past 100 s with fractions of a second
         "long_3fps": lambda: videos.cfr(d / "long_3fps.mp4", fps=3, seconds=130, gop=6),
+        # 1,500 frames for sample sets past ffmpeg's expression limits; a keyframe every
+        # 31 frames, at times that are no whole microsecond (1.0333… s)
+        "long_1500": lambda: videos.cfr(d / "long_1500.mp4", fps=30, seconds=50, gop=31),
     }
     with ThreadPoolExecutor(2) as pool:
         futures = {name: pool.submit(job) for name, job in jobs.items()}
@@ -265,6 +270,65 @@ async def test_timestamps_past_100_seconds_are_matched(
     # ffmpeg 5 prints pts_time with 6 significant digits (100.333): the exact pts is used.
     assert len(frames) == len(the_plan.samples)
     check_frames(video, targets, frames)
+
+
+# -- sample sets of any size -----------------------------------------------------------
+
+
+def scattered_targets(video: VideoInfo, count: int, seed: int = 17) -> list[float]:
+    """``count`` targets on distinct frames at irregular times (no grid: a set plan)."""
+    rng = random.Random(seed)
+    chosen = sorted(rng.sample(range(video.frame_count), count))
+    return [video.frames[i] - video.start_seconds for i in chosen]
+
+
+@pytest.mark.parametrize("count", [99, 100, 500, 1200])
+async def test_a_sample_set_of_any_size_is_framed_by_either_strategy(
+    tools: Tools, library: dict[str, Path], count: int
+) -> None:
+    """ffmpeg refuses a flat select sum from about 100 terms: a 120 s training video
+    with the default 200 scene samples failed with "Cannot allocate memory"."""
+    path = library["long_1500"]
+    video = await probed(tools, path)
+    assert video.frame_count == 1500
+    targets = scattered_targets(video, count)
+    samples = planning.choose(video, targets, max_frames=10_000)
+    assert len(samples) == count
+    the_plan = planning.plan(video, samples)  # no interval: a set of points
+    assert the_plan.interval_seconds is None
+    by_strategy = {}
+    for strategy in Strategy:
+        frames = await extract(tools, path, video, forced(the_plan, strategy))
+        assert len(frames) == count, strategy
+        by_strategy[strategy] = check_frames(video, targets, frames)
+    assert by_strategy[Strategy.DECODE_ALL] == by_strategy[Strategy.SEEK]
+
+
+async def test_sets_cut_into_several_commands_lose_and_repeat_no_frame(
+    tools: Tools, library: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With 7 points a command: chunks of a decode_all set, of the keyframe pass, and of
+    one long seek run, each later chunk seeking (a chunk may start on a keyframe)."""
+    monkeypatch.setattr(extraction, "MAX_SELECT_POINTS", 7)
+    path = library["long_1500"]
+    video = await probed(tools, path)
+    every_other_keyframe = [k - video.start_seconds for k in video.keyframes[::2]]
+    # 19 frames after one keyframe: one seek run longer than a command takes
+    run = [video.frames[i] - video.start_seconds for i in range(404, 423)]
+    targets = sorted({*every_other_keyframe, *run, *scattered_targets(video, 40, seed=3)})
+    samples = planning.choose(video, targets, max_frames=10_000)
+    the_plan = planning.plan(video, samples)
+    assert 2 * 7 < len(the_plan.keyframe_samples) < len(video.keyframes)
+    assert max(len(r.samples) for r in the_plan.runs) > 7
+    extractor = Extractor(tools, OUTPUT)
+    for strategy in Strategy:
+        forced_plan = forced(the_plan, strategy)
+        commands = extractor.commands(str(path), video, forced_plan)
+        assert all(frames <= 7 for _, frames in commands)
+        assert sum(frames for _, frames in commands) == len(samples)
+        frames = await extract(tools, path, video, forced_plan)
+        assert len(frames) == len(samples), strategy
+        check_frames(video, targets, frames)
 
 
 # -- keyframes --------------------------------------------------------------------------

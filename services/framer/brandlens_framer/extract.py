@@ -12,7 +12,7 @@ import asyncio
 import math
 import re
 from bisect import bisect_left
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -27,6 +27,9 @@ _SHOWINFO = re.compile(r"\bpts:\s*(-?\d+)\s+pts_time:\s*(-?[\d.]+(?:e-?\d+)?)")
 _TIME_BASE = re.compile(r"config in time_base:\s*(\d+)/(\d+)")
 GRID_EPSILON = 1e-6
 MATCH_TOLERANCE = 1e-4
+# Points in one select expression: about 50 characters each, so a command-line argument
+# stays far below Linux's 128 KiB limit on one argument (MAX_ARG_STRLEN).
+MAX_SELECT_POINTS = 1000
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,35 @@ def _grid_select(start: float, interval: float) -> str:
 
 
 def _set_select(points: list[float]) -> str:
-    return "+".join(f"lt(abs(t-{p:.6f}),{MATCH_TOLERANCE})" for p in points)
+    """A ``select`` expression true at exactly these presentation times.
+
+    A binary search over the sorted points (``if(lt(t,middle),left,right)``), so the
+    expression nests about log2(n) deep and costs as much per frame. A flat sum of one
+    term per point does not scale: ffmpeg refuses it from about 100 terms ("Cannot
+    allocate memory" when the first frame reaches the filter) and parses no sum past
+    about 200. The length of one command-line argument still bounds a single
+    expression (``MAX_SELECT_POINTS``).
+    """
+    ordered = sorted(points)
+    if not ordered:
+        raise ValueError("a select expression needs at least one point")
+
+    def tree(lo: int, hi: int) -> str:
+        if hi - lo == 1:
+            return f"lt(abs(t-{ordered[lo]:.6f}),{MATCH_TOLERANCE})"
+        mid = (lo + hi) // 2
+        split = (ordered[mid - 1] + ordered[mid]) / 2
+        return f"if(lt(t,{split:.6f}),{tree(lo, mid)},{tree(mid, hi)})"
+
+    return tree(0, len(ordered))
+
+
+def chunks(samples: Sequence[Sample], size: int | None = None) -> list[list[Sample]]:
+    """Samples in time order, cut into runs of at most ``size`` (one ffmpeg command each;
+    default ``MAX_SELECT_POINTS``)."""
+    size = size or MAX_SELECT_POINTS
+    ordered = sorted(samples, key=lambda s: s.pts)
+    return [ordered[i : i + size] for i in range(0, len(ordered), size)]
 
 
 class Extractor:
@@ -75,36 +106,61 @@ class Extractor:
         self._tools = tools
         self._options = options
 
-    def commands(self, url: str, video: VideoInfo, plan: Plan) -> list[tuple[list[str], int]]:
-        """The ffmpeg command lines for a plan, with how many frames each must output."""
+    def passes(self, url: str, video: VideoInfo, plan: Plan) -> list[list[tuple[list[str], int]]]:
+        """The ffmpeg command lines for a plan, with how many frames each must output.
+
+        Each pass is a list of commands run one after the other; passes run side by
+        side. A set of samples larger than ``MAX_SELECT_POINTS`` is cut into runs of
+        consecutive samples, each run seeking to the keyframe at or before its first
+        sample, so the video is still decoded about once whatever the sample count.
+        """
         if plan.strategy is Strategy.DECODE_ALL:
             if plan.interval_seconds is not None:
                 select = _grid_select(video.start_seconds, plan.interval_seconds)
-            else:
-                select = _set_select([s.pts for s in plan.samples])
-            return [(self._command(url, select, len(plan.samples)), len(plan.samples))]
-        commands = []
+                return [[(self._command(url, select, len(plan.samples)), len(plan.samples))]]
+            return [self._chunked(url, video, plan.samples)]
+        passes = []
         if plan.keyframe_samples:
             every = len(plan.keyframe_samples) == len(video.keyframes)
-            keyframe_select = None if every else _set_select([s.pts for s in plan.keyframe_samples])
-            commands.append(
-                (
-                    self._command(
-                        url, keyframe_select, len(plan.keyframe_samples), keyframes_only=True
-                    ),
-                    len(plan.keyframe_samples),
-                )
+            if every:
+                count = len(plan.keyframe_samples)
+                passes.append([(self._command(url, None, count, keyframes_only=True), count)])
+            else:
+                passes.append(self._chunked(url, video, plan.keyframe_samples, keyframes_only=True))
+        if plan.runs:
+            passes.append(
+                [(self._run_command(url, run), len(run.samples)) for run in _split_runs(plan.runs)]
             )
-        for run in plan.runs:
-            commands.append((self._run_command(url, run), len(run.samples)))
+        return passes
+
+    def commands(self, url: str, video: VideoInfo, plan: Plan) -> list[tuple[list[str], int]]:
+        """Every command of :meth:`passes`, in order."""
+        return [command for one_pass in self.passes(url, video, plan) for command in one_pass]
+
+    def _chunked(
+        self, url: str, video: VideoInfo, samples: Sequence[Sample], *, keyframes_only: bool = False
+    ) -> list[tuple[list[str], int]]:
+        commands = []
+        for number, chunk in enumerate(chunks(samples)):
+            # The first chunk reads from the start, as one command always did; later
+            # ones seek (input seeking lands on the keyframe at or before -ss).
+            seek = None if number == 0 else _seek_seconds(video.keyframe_at_or_before(chunk[0].pts))
+            argv = self._command(
+                url,
+                _set_select([s.pts for s in chunk]),
+                len(chunk),
+                keyframes_only=keyframes_only,
+                seek_seconds=seek,
+            )
+            commands.append((argv, len(chunk)))
         return commands
 
     def _run_command(self, url: str, run: SeekRun) -> list[str]:
-        # Input seeking lands on the keyframe at or before -ss; ceil to the
-        # microsecond so rounding never lands on the keyframe before that.
-        ss = math.ceil(run.keyframe_pts * 1e6) / 1e6
         return self._command(
-            url, _set_select([s.pts for s in run.samples]), len(run.samples), seek_seconds=ss
+            url,
+            _set_select([s.pts for s in run.samples]),
+            len(run.samples),
+            seek_seconds=_seek_seconds(run.keyframe_pts),
         )
 
     def _command(
@@ -141,20 +197,15 @@ class Extractor:
     async def frames(self, url: str, video: VideoInfo, plan: Plan) -> AsyncIterator[Frame]:
         """Every sampled frame, as ffmpeg produces them (each command in time order)."""
         matcher = _Matcher(plan.samples)
-        commands = self.commands(url, video, plan)
-        if plan.strategy is Strategy.DECODE_ALL or len(commands) == 1:
-            async for frame in self._run(commands[0][0], matcher):
-                yield frame
+        producers = [[argv for argv, _ in one_pass] for one_pass in self.passes(url, video, plan)]
+        if len(producers) == 1:
+            for argv in producers[0]:
+                async for frame in self._run(argv, matcher):
+                    yield frame
             return
         # Seek plan: the keyframe pass and the seek runs progress side by side,
         # so frames come out roughly in time order whatever the mix.
         queue: asyncio.Queue[Frame | BaseException | None] = asyncio.Queue(maxsize=8)
-        producers: list[list[list[str]]] = []
-        if plan.keyframe_samples:
-            producers.append([commands[0][0]])
-            producers.append([c for c, _ in commands[1:]])
-        else:
-            producers.append([c for c, _ in commands])
 
         async def produce(argvs: list[list[str]]) -> None:
             try:
@@ -236,6 +287,19 @@ class Extractor:
             raise classify_failure("".join(tail), "decode the video")
         if splitter.pending_bytes:
             raise FramingError("ffmpeg stopped in the middle of a frame")
+
+
+def _seek_seconds(keyframe_pts: float) -> float:
+    # Input seeking lands on the keyframe at or before -ss; ceil to the
+    # microsecond so rounding never lands on the keyframe before that.
+    return math.ceil(keyframe_pts * 1e6) / 1e6
+
+
+def _split_runs(runs: Sequence[SeekRun]) -> list[SeekRun]:
+    """Runs of at most ``MAX_SELECT_POINTS`` samples (a long run seeks to its keyframe again)."""
+    return [
+        SeekRun(run.keyframe_pts, tuple(chunk)) for run in runs for chunk in chunks(run.samples)
+    ]
 
 
 class _Matcher:
