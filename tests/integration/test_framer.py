@@ -95,6 +95,70 @@ async def test_a_training_video_is_sampled_by_scene_and_not_batched(
     _ = Path
 
 
+async def test_a_two_minute_training_video_is_framed_with_the_default_settings(
+    pipeline: Stack, tmp_path: Path
+) -> None:
+    """A new user's first training video: 120 s, default settings (scene, 200 samples).
+    The 200 samples once made one ffmpeg select expression too big to run."""
+    from brandlens_framer.settings import FramerSettings
+
+    defaults = FramerSettings()
+    stack = pipeline
+    video = make_mp4(tmp_path / "long.mp4", seconds=120, size="640x360")
+    await stack.clients.s3.put_object(
+        Bucket=stack.names.media_bucket, Key="training/acme/long.mp4", Body=video
+    )
+
+    async def outcome() -> list[dict[str, Any]]:
+        return await stack.events_of("FramesExtracted") or await stack.events_of("FramingFailed")
+
+    done = await eventually(
+        outcome,
+        timeout=240,
+        message="FramesExtracted or FramingFailed",
+    )
+    assert done[0]["detail-type"] == "FramesExtracted", done[0]["detail"]
+    detail = done[0]["detail"]
+    assert detail["frame_count"] == defaults.training_max_frames == 200
+    lines = await manifest(stack, detail["manifest_key"])
+    times = [line["timestamp_ms"] for line in lines]
+    assert len(set(times)) == 200
+    assert min(times) < 1_000  # spread over the whole video
+    assert max(times) > 118_000
+    job = await JobStore(stack.clients.dynamodb, stack.names.table("jobs")).get(detail["job_id"])
+    assert job.status is JobStatus.FRAMED
+    assert job.framing["frames_planned"] == 200
+    assert job.framing["frames_missing"] == 0
+
+
+async def test_a_job_with_more_batches_than_its_row_can_count_fails_before_framing(
+    stack: Stack, clip: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each batch id is counted on the job row (DynamoDB: 400 KB an item); a job past
+    the limit fails at once with the numbers, not after hours of inference."""
+    from brandlens_framer import handler
+    from brandlens_framer.settings import FramerSettings
+
+    monkeypatch.setattr(handler, "MAX_BATCHES_PER_JOB", 2)
+    await stack.capture_events()
+    ingest = await start_ingest(stack)
+    framer = await start_framer(stack, FramerSettings(batch_size_frames=2))
+    try:
+        await stack.clients.s3.put_object(
+            Bucket=stack.names.media_bucket, Key="analysis/acme/many.mp4", Body=clip
+        )
+        events = await eventually(
+            lambda: stack.events_of("FramingFailed"), timeout=60, message="FramingFailed"
+        )
+    finally:
+        await framer.stop()
+        await ingest.stop()
+    reason = events[0]["detail"]["reason"]
+    assert "5 frames in 3 batches of 2, above the 2 batches" in reason
+    assert "BRANDLENS_FRAMER_BATCH_SIZE_FRAMES" in reason
+    assert await frame_batches(stack) == []
+
+
 async def test_a_video_over_the_framers_limit_fails_the_job_with_a_reason(
     stack: Stack, clip: bytes
 ) -> None:

@@ -29,6 +29,7 @@ from brandlens_core.events import (
     Purpose,
     deterministic_id,
 )
+from brandlens_core.images import to_rgb
 from brandlens_core.jobs import InvalidTransitionError, Job, JobStatus, JobStore, publish_once
 from brandlens_core.logging import get_logger
 from brandlens_core.messages import FrameBatch, FrameRef
@@ -44,6 +45,9 @@ from brandlens_framer.tools import FramingError, Tools
 log = get_logger(__name__)
 
 PROGRESS_EVERY_SECONDS = 5.0
+# The inferer counts each analysed batch id on the job row (a string set of ~35-byte
+# ids); DynamoDB refuses an item over 400 KB, so a job may have at most this many.
+MAX_BATCHES_PER_JOB = 8000
 
 
 @dataclass
@@ -271,6 +275,13 @@ async def _frame_video(event: MediaAccepted, ctx: FramerContext) -> FramingResul
     samples, interval = await _samples(url, video, event.purpose, ctx)
     if not samples:
         raise FramingError("no frame could be sampled from the video")
+    batches = math.ceil(len(samples) / settings.batch_size_frames)
+    if event.purpose is Purpose.ANALYSIS and batches > MAX_BATCHES_PER_JOB:
+        raise FramingError(
+            f"sampling would produce {len(samples)} frames in {batches} batches of "
+            f"{settings.batch_size_frames}, above the {MAX_BATCHES_PER_JOB} batches one job can "
+            "count; raise BRANDLENS_FRAMER_BATCH_SIZE_FRAMES or the sampling interval"
+        )
     the_plan = planning.plan(video, samples, interval)
     log.info(
         "framing.planned",
@@ -430,7 +441,7 @@ class NormalisedImage:
 
 
 def _normalise_image(data: bytes, longest_side: int, quality: int) -> NormalisedImage:
-    """EXIF orientation applied, RGB, scaled to the longest side, as JPEG."""
+    """EXIF orientation applied, RGB (transparent pixels on white), scaled, as JPEG."""
     try:
         with Image.open(io.BytesIO(data)) as img:
             width, height = img.size
@@ -438,7 +449,7 @@ def _normalise_image(data: bytes, longest_side: int, quality: int) -> Normalised
                 width, height = height, width  # the upright picture is turned a quarter
             img.draft("RGB", (longest_side, longest_side))  # fast JPEG downscale on decode
             upright = ImageOps.exif_transpose(img) or img
-            rgb = upright.convert("RGB")
+            rgb = to_rgb(upright)  # transparency on white
     except (OSError, Image.DecompressionBombError, ValueError) as exc:
         raise FramingError(f"the image could not be decoded ({exc})") from None
     rgb.thumbnail((longest_side, longest_side), Image.Resampling.LANCZOS)

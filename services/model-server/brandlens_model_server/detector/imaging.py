@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from brandlens_core.images import to_rgb
+
 # Input canvas (width, height): 16:9 frames fill it exactly; others are letterboxed.
 DEFAULT_INPUT = (448, 256)
 
@@ -24,7 +26,8 @@ class Fitted:
 
 
 def decode(data: bytes, target: tuple[int, int] | None = None) -> Image.Image:
-    """Decode JPEG/PNG bytes to RGB; with ``target``, let JPEG decode at a reduced scale."""
+    """Decode JPEG/PNG bytes to RGB (transparency composited on white); with ``target``,
+    let JPEG decode at a reduced scale."""
     try:
         img = Image.open(io.BytesIO(data))
         if img.format not in ("JPEG", "PNG"):
@@ -32,7 +35,7 @@ def decode(data: bytes, target: tuple[int, int] | None = None) -> Image.Image:
         size = img.size
         if target is not None and img.format == "JPEG":
             img.draft("RGB", (target[0], target[1]))  # DCT scaling: decode 1/2, 1/4 or 1/8
-        rgb = img.convert("RGB")
+        rgb = to_rgb(img)  # transparent pixels on white, as the framer does
     except InvalidImageError:
         raise
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
