@@ -417,6 +417,8 @@ def _seconds(ms: float) -> str:
 
 
 def brand_table(summary: Mapping[str, Any], title: str = "brands") -> Table:
+    if summary.get("media_kind") == "image":
+        return image_brand_table(summary, title)
     table = Table(title=title, title_justify="left")
     for name, justify in (
         ("brand", "left"),
@@ -450,6 +452,27 @@ def brand_table(summary: Mapping[str, Any], title: str = "brands") -> Table:
     return table
 
 
+def image_brand_table(summary: Mapping[str, Any], title: str = "brands") -> Table:
+    """A still has no screen time: detections, and share of voice among them."""
+    table = Table(title=title, title_justify="left")
+    for name in ("brand", "detections", "share of voice", "confidence", "box share"):
+        table.add_column(name, justify="left" if name == "brand" else "right", no_wrap=True)
+    brands = sorted(summary["brands"].values(), key=lambda b: -_detections(b))
+    for b in brands:
+        table.add_row(
+            escape(b["brand"]),
+            str(_detections(b)),
+            f"{100 * b['share_of_voice']:.1f} %",
+            f"{b['mean_confidence']:.0f} / {b['max_confidence']:.0f}",
+            f"{100 * b['mean_box_share']:.1f} %",
+        )
+    return table
+
+
+def _detections(brand: Mapping[str, Any]) -> int:
+    return int(brand.get("detections") or brand["frames"])  # summaries before detections
+
+
 def print_analysis(analysis: Analysis) -> int:
     job = analysis.job
     if analysis.summary is None:
@@ -458,10 +481,17 @@ def print_analysis(analysis: Analysis) -> int:
         )
         return 1
     summary = analysis.summary
-    m.console.print(
-        f"job {job['job_id']}: {summary['frame_count']} frames over "
-        f"{summary['duration_ms'] / 1000:.1f} s analysed"
-    )
+    if summary.get("media_kind") == "image":
+        found = sum(_detections(b) for b in summary["brands"].values())
+        m.console.print(
+            f"job {job['job_id']}: image analysed, {found} detection{'s' if found != 1 else ''}"
+            f" of {len(summary['brands'])} brand{'s' if len(summary['brands']) != 1 else ''}"
+        )
+    else:
+        m.console.print(
+            f"job {job['job_id']}: {summary['frame_count']} frames over "
+            f"{summary['duration_ms'] / 1000:.1f} s analysed"
+        )
     if summary["brands"]:
         m.console.print(brand_table(summary))
     else:

@@ -7,7 +7,7 @@ See the inferer's README for what each field means.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -44,10 +44,16 @@ class MinuteStats(BaseModel):
 class BrandStats(BaseModel):
     brand: str
     frames: int
+    detections: int = Field(
+        default=0, description="the brand's boxes over every analysed frame (an image: in it)"
+    )
     share_of_frames: float
-    screen_time_ms: float
+    screen_time_ms: float = Field(description="0 for an image: a still has no screen time")
     qualifying_screen_time_ms: float
-    share_of_voice: float
+    share_of_voice: float = Field(
+        description="0-1, the brand's part of all brands' screen time (video) or of all "
+        "detections (image); see the summary's share_of_voice_basis"
+    )
     first_seen_ms: float
     last_seen_ms: float
     first_seen_timecode: str
@@ -75,6 +81,11 @@ class Summary(BaseModel):
     project: str | None
     model: str | None
     media_kind: str = Field(description="video or image")
+    share_of_voice_basis: Literal["screen_time", "detections"] = Field(
+        default="screen_time",
+        description="what share_of_voice divides: screen time for a video, detections for an "
+        "image (a still has no time on screen)",
+    )
     frame_count: int
     duration_ms: float
     sampling_interval_ms: float | None

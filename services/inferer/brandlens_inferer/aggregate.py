@@ -10,7 +10,8 @@ video's frame rate.
 - **qualifying screen time**: frames where the brand's boxes cover at least
   ``min_box_share`` of the frame, in runs (merged the same way) lasting at least
   ``min_duration_ms``;
-- **share of voice**: the brand's screen time over all brands' screen time;
+- **share of voice**: the brand's screen time over all brands' screen time; for an image,
+  which has no screen time, the brand's detections over all brands' detections;
 - **per minute**: share of the minute's sampled frames showing the brand, and seconds;
 - **screen map**: where the brand's box centres fall on a 3x3 grid (row-major,
   top-left first).
@@ -111,14 +112,17 @@ def aggregate(
         minute_frames[int(stamp // 60_000)] = minute_frames.get(int(stamp // 60_000), 0) + 1
     per_brand: dict[str, BrandStats] = {}
     screen: dict[str, float] = {}
+    detections: dict[str, int] = {}
     for name in names:
         hits, confidences, shares = [], [], []
+        boxes = 0
         grid = [[0, 0, 0] for _ in range(3)]
         for position, frame in enumerate(ordered):
             own = [x for x in frame.get("labels", []) if x.get("name") == name]
             if not own:
                 continue
             hits.append(position)
+            boxes += len(own)
             confidences.append(max(float(x.get("confidence") or 0.0) for x in own))
             shares.append(_box_share(own))
             for x in own:
@@ -148,12 +152,14 @@ def aggregate(
                 qualifying += sum(spans[p] for p in run)
         on_screen = sum(spans[p] for p in hits)
         screen[name] = on_screen
+        detections[name] = boxes
         minutes: dict[int, list[float]] = {}
         for p in hits:
             minutes.setdefault(int(stamps[p] // 60_000), []).append(spans[p])
         per_brand[name] = BrandStats(
             brand=name,
             frames=len(hits),
+            detections=boxes,
             share_of_frames=round(len(hits) / len(ordered), 6),
             screen_time_ms=round(on_screen, 3),
             qualifying_screen_time_ms=round(qualifying, 3),
@@ -178,9 +184,12 @@ def aggregate(
             ],
             screen_map=grid,
         )
-    total_screen = sum(screen.values())
+    # a still has no time on screen: its brands share the voice by detections
+    basis = "detections" if media_kind == "image" else "screen_time"
+    weights: dict[str, float] = dict(detections) if basis == "detections" else screen
+    total = sum(weights.values())
     for name, stats in per_brand.items():
-        stats.share_of_voice = round(screen[name] / total_screen, 6) if total_screen else 0.0
+        stats.share_of_voice = round(weights[name] / total, 6) if total else 0.0
     images = []
     if media_kind == "image":
         images = [
@@ -194,6 +203,7 @@ def aggregate(
         project=project,
         model=model,
         media_kind=media_kind,
+        share_of_voice_basis=basis,
         frame_count=len(ordered),
         duration_ms=round(duration, 3),
         sampling_interval_ms=interval,

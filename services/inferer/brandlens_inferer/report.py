@@ -199,26 +199,39 @@ def _page(title: str, subtitle: str, body: str) -> str:
     )
 
 
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'s' if count != 1 else ''}"
+
+
 def _subtitle(summary: Summary) -> str:
-    span = f" over {_ms(summary.duration_ms)}" if summary.media_kind != "image" else ""
+    if summary.media_kind == "image":  # a still: what was found in it, not time
+        found = sum(b.detections for b in summary.brands.values())
+        what = (
+            f"{_plural(summary.frame_count, 'image')}, {_plural(found, 'detection')} of "
+            f"{_plural(len(summary.brands), 'brand')}"
+        )
+    else:
+        what = f"{_plural(summary.frame_count, 'sampled frame')} over {_ms(summary.duration_ms)}"
     return (
-        f"project {escape(summary.project or '-')}, {summary.media_kind}, "
-        f"{summary.frame_count} sampled frame{'s' if summary.frame_count != 1 else ''}{span}; "
+        f"project {escape(summary.project or '-')}, {summary.media_kind}, {what}; "
         f"model {escape(summary.model or '-')}"
     )
 
 
 def render_images(summary: Summary, thumbnails: dict[str, bytes]) -> str:
     """The report of an image job: the gallery, then per brand what and where."""
-    brands = sorted(summary.brands.values(), key=lambda b: (-b.frames, b.brand))
+    brands = sorted(summary.brands.values(), key=lambda b: (-b.detections, -b.frames, b.brand))
     rows = "".join(
-        f"<tr><td>{escape(b.brand)}</td><td>{b.frames}</td>"
+        f"<tr><td>{escape(b.brand)}</td><td>{b.detections}</td>"
+        f"<td>{100 * b.share_of_voice:.1f} %</td><td>{b.frames}</td>"
         f"<td>{b.mean_confidence:.1f} / {b.max_confidence:.1f}</td>"
         f"<td>{100 * b.mean_box_share:.2f} %</td></tr>"
         for b in brands
     )
+    # share of voice among the brands in the image(s): by detections, a still has no time
     table = (
-        "<table class='brands'><thead><tr><th>brand</th><th>images</th>"
+        "<table class='brands'><thead><tr><th>brand</th><th>detections</th>"
+        "<th>share of voice</th><th>images</th>"
         "<th>confidence mean / max</th><th>mean box share</th></tr></thead>"
         f"<tbody>{rows}</tbody></table>"
         if brands
