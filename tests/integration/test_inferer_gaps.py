@@ -8,13 +8,17 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import aiohttp
 import pytest
 
+from brandlens_core.apikeys import ApiKeyStore
 from brandlens_core.jobs import Job, JobStatus, JobStore, Purpose
 from brandlens_core.messages import FrameBatch
 from brandlens_inferer.app import create_worker as create_inferer
 from brandlens_inferer.handler import JobCheck, detections_key
 from brandlens_inferer.settings import InfererSettings
+from brandlens_ingest.app import start_api
+from brandlens_ingest.settings import IngestSettings
 from tests.support import RunningWorker, Stack, eventually, fast_worker_settings
 
 pytestmark = pytest.mark.integration
@@ -94,3 +98,29 @@ async def test_a_job_with_an_undecodable_middle_batch_completes_from_the_others(
         )["Body"].read()
     )
     assert summary["frame_indexes"] == [0, 1, 2, 3, 8, 9, 10, 11]
+
+    # the API's detections list the same frames, in pages that step over the gap
+    keys = ApiKeyStore(stack.clients.dynamodb, stack.names.table("apikeys"))
+    admin, _ = await keys.create("ops", admin=True)
+    runner = await start_api(stack.clients, stack.names, IngestSettings(api_port=0))
+    assert runner is not None
+    host, port = runner.addresses[0][:2]
+    listed: list[int] = []
+    pages = 0
+    try:
+        async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {admin}"}) as http:
+            url = f"http://{host}:{port}/v1/jobs/{job_id}/detections?limit=3"
+            cursor: str | None = None
+            while pages < 10:
+                async with http.get(url + (f"&cursor={cursor}" if cursor else "")) as response:
+                    assert response.status == 200, await response.text()
+                    page = await response.json()
+                pages += 1
+                listed += [item["index"] for item in page["items"]]
+                cursor = page["next_cursor"]
+                if cursor is None:
+                    break
+    finally:
+        await runner.cleanup()
+    assert listed == [0, 1, 2, 3, 8, 9, 10, 11]
+    assert pages == 3

@@ -40,6 +40,7 @@ from brandlens_core.jobs import (
     results_state,
 )
 from brandlens_core.logging import get_logger
+from brandlens_core.messages import FrameBatch
 from brandlens_core.projects import ConflictError, LabelingBackend, Project, ProjectStore
 from brandlens_core.results import Summary
 from brandlens_ingest.api_models import (
@@ -420,27 +421,35 @@ async def list_detections(request: web.Request, ctx: ApiContext, key: ApiKey) ->
     job = await _visible_job(ctx, key, request.match_info["job_id"])
     query: DetectionQuery = _query(request, DetectionQuery)
     _completed(job)
-    batch_count = job.framing.get("batch_count")
-    if not isinstance(batch_count, int):
-        raise ApiError(409, f"job {job.job_id} has no frame batches recorded")
-    batch, offset = 0, 0
+    # The batches counted on the job row, as aggregation reads them: a batch none of
+    # whose frames decoded was never sent, so 0..batch_count-1 may name a missing one.
+    counted = await ctx.jobs.counted_batches(job.job_id)
+    indices = sorted(
+        i for i in (FrameBatch.index_of(job.job_id, b) for b in counted) if i is not None
+    )
+    batch, offset = (indices[0] if indices else 0), 0
     if query.cursor is not None:
         cursor: _DetectionCursor = _decode_cursor(query.cursor, _DetectionCursor)
         batch, offset = cursor.batch, cursor.offset
+    remaining = [i for i in indices if i >= batch]
+    if not remaining or remaining[0] != batch:
+        offset = 0  # the cursor's offset belongs to its own batch only
     items: list[FrameDetections] = []
     next_cursor: str | None = None
-    while batch < batch_count:
+    while remaining:
+        batch = remaining[0]
         data = json.loads(await _read_artifact(ctx, f"detections/{job.job_id}/{batch:06d}.json"))
         frames = sorted(data.get("frames", []), key=lambda f: int(f["index"]))
         while offset < len(frames) and len(items) < query.limit:
             items.append(FrameDetections.model_validate(frames[offset]))
             offset += 1
         if offset >= len(frames):
-            batch, offset = batch + 1, 0
+            remaining.pop(0)
+            offset = 0
         if len(items) >= query.limit:
             break
-    if batch < batch_count:
-        next_cursor = _encode_cursor({"batch": batch, "offset": offset})
+    if remaining:
+        next_cursor = _encode_cursor({"batch": remaining[0], "offset": offset})
     return _json(DetectionPage(job_id=job.job_id, items=items, next_cursor=next_cursor))
 
 
