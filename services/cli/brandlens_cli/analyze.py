@@ -507,8 +507,9 @@ class BrandTotal:
 
     brand: str
     files: int = 0
-    screen_time_ms: float = 0.0
+    screen_time_ms: float = 0.0  # videos only: a still has no screen time
     appearances: int = 0
+    detections: int = 0
     frames: int = 0
     confidence_sum: float = 0.0  # mean confidence x frames, summed: a mean weighted by frames
     max_confidence: float = 0.0
@@ -525,12 +526,16 @@ def brand_totals(summaries: Sequence[Mapping[str, Any]]) -> list[BrandTotal]:
         for b in summary["brands"].values():
             t = totals.setdefault(b["brand"], BrandTotal(b["brand"]))
             t.files += 1
-            t.screen_time_ms += b["screen_time_ms"]
-            t.appearances += len(b["appearances"])
+            if summary.get("media_kind") != "image":
+                t.screen_time_ms += b["screen_time_ms"]
+                t.appearances += len(b["appearances"])
+            t.detections += _detections(b)
             t.frames += b["frames"]
             t.confidence_sum += b["mean_confidence"] * b["frames"]
             t.max_confidence = max(t.max_confidence, b["max_confidence"])
-    return sorted(totals.values(), key=lambda t: (-t.screen_time_ms, -t.frames, t.brand))
+    return sorted(
+        totals.values(), key=lambda t: (-t.screen_time_ms, -t.detections, -t.frames, t.brand)
+    )
 
 
 def combined_table(items: Sequence[FileAnalysis]) -> Table:
@@ -544,6 +549,7 @@ def combined_table(items: Sequence[FileAnalysis]) -> Table:
         ("brand", "left"),
         ("screen time", "right"),
         ("appearances", "right"),
+        ("detections", "right"),
         ("frames", "right"),
         ("confidence", "right"),
         ("note", "left"),
@@ -554,15 +560,19 @@ def combined_table(items: Sequence[FileAnalysis]) -> Table:
         summary = item.summary
         if summary is None or not summary["brands"]:
             frames = f"0/{summary['frame_count']}" if summary is not None else ""
-            table.add_row(*head, "-", "", "", frames, "", escape(_note(item)))
+            table.add_row(*head, "-", "", "", "", frames, "", escape(_note(item)))
             continue
-        brands = sorted(summary["brands"].values(), key=lambda b: -b["screen_time_ms"])
+        still = summary.get("media_kind") == "image"
+        brands = sorted(
+            summary["brands"].values(), key=lambda b: (-b["screen_time_ms"], -_detections(b))
+        )
         for i, b in enumerate(brands):
             table.add_row(
                 *(head if i == 0 else ("", "", "")),
                 escape(b["brand"]),
-                _seconds(b["screen_time_ms"]),
-                str(len(b["appearances"])),
+                "image" if still else _seconds(b["screen_time_ms"]),
+                "-" if still else str(len(b["appearances"])),
+                str(_detections(b)),
                 f"{b['frames']}/{summary['frame_count']}",
                 f"{b['mean_confidence']:.0f} / {b['max_confidence']:.0f}",
                 "",
@@ -572,14 +582,16 @@ def combined_table(items: Sequence[FileAnalysis]) -> Table:
     if totals:
         table.add_section()
         frame_count = sum(int(s["frame_count"]) for s in summaries)
+        videos = any(s.get("media_kind") != "image" for s in summaries)
         for i, t in enumerate(totals):
             table.add_row(
                 f"all {len(summaries)} analysed" if i == 0 else "",
                 "",
                 "",
                 escape(t.brand),
-                _seconds(t.screen_time_ms),
-                str(t.appearances),
+                _seconds(t.screen_time_ms) if videos else "-",
+                str(t.appearances) if videos else "-",
+                str(t.detections),
                 f"{t.frames}/{frame_count}",
                 f"{t.mean_confidence:.0f} / {t.max_confidence:.0f}",
                 f"in {t.files} of {len(summaries)} files",
