@@ -342,6 +342,36 @@ async def test_jobs_page_through_newest_first_with_filters(api: Api) -> None:
         assert words in answer["error"], (params, answer)
 
 
+async def test_an_analysis_percent_only_goes_forward_from_framing_to_completed(api: Api) -> None:
+    """Framing once showed 100 % (frames sampled), then analysis 0/2 batches showed 0 %."""
+    await api.call("POST", "/v1/projects", api.alice, json={"name": "shop", "brands": ["Acme"]})
+    jobs = JobStore(api.stack.clients.dynamodb, api.stack.names.table("jobs"))
+    framing = {"frame_count": 8, "frames_planned": 8, "batch_count": 2, "batch_size_frames": 4}
+    stages: list[tuple[JobStatus, dict[str, int], dict[str, Any], int]] = [
+        (JobStatus.ACCEPTED, {}, {}, 0),
+        (JobStatus.FRAMING, {"frames_done": 2, "frames_planned": 8}, {}, 0),
+        (JobStatus.FRAMING, {"frames_done": 8, "frames_planned": 8}, {}, 1),
+        (JobStatus.FRAMED, {"frames_done": 8, "frames_planned": 8}, framing, 0),
+        (JobStatus.ANALYZING, {"frames_done": 8, "frames_planned": 8}, framing, 1),
+        (JobStatus.ANALYZING, {"frames_done": 8, "frames_planned": 8}, framing, 2),
+        (JobStatus.COMPLETED, {"frames_done": 8, "frames_planned": 8}, framing, 2),
+    ]
+    seen = []
+    for n, (status, progress, framed, batches) in enumerate(stages):
+        job_id = f"job-pct{n}"
+        await jobs.create(
+            Job(
+                job_id=job_id, project="shop", purpose=Purpose.ANALYSIS, status=status,
+                media={"kind": "video"}, progress=progress, framing=framed, batches_done=batches,
+            )
+        )  # fmt: skip
+        code, detail, _ = await api.call("GET", f"/v1/jobs/{job_id}", api.alice)
+        assert code == 200, detail
+        seen.append(detail["progress"]["percent"])
+    assert seen[1:] == [12.5, 50.0, 50.0, 75.0, 100.0, 100.0]
+    assert seen[0] in (None, 0.0)
+
+
 async def test_results_detections_and_report(api: Api) -> None:
     await api.call("POST", "/v1/projects", api.alice, json={"name": "shop", "brands": ["Acme"]})
     job = await seed_completed_job(api.stack, "shop", frames=25, batch_size=4)

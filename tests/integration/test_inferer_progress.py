@@ -138,7 +138,7 @@ async def test_a_job_is_analyzing_while_its_frames_are_analysed_and_its_progress
             # framing is over: all 8 frames framed, not the stale 3 of 8
             assert (job["progress"]["frames_done"], job["progress"]["frames_planned"]) == (8, 8)
             assert (job["progress"]["batches_done"], job["progress"]["batch_count"]) == (1, 2)
-            assert job["progress"]["percent"] == 50.0
+            assert job["progress"]["percent"] == 75.0  # framed (50) + 1 of 2 batches
             row = await jobs.get(JOB_ID)
             assert row.progress == {"frames_done": 8, "frames_planned": 8}  # `brandlens job`
 

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from brandlens_core.apikeys import ApiKey, ApiKeyStore
 from brandlens_core.aws import Client, error_code
-from brandlens_core.events import utc_now
+from brandlens_core.events import Purpose, utc_now
 from brandlens_core.jobs import (
     Job,
     JobNotFoundError,
@@ -236,19 +236,30 @@ def _project_view(project: Project) -> ProjectView:
     )
 
 
+def _percent(job: Job, planned: Any, done: Any, batch_count: Any) -> float | None:
+    """How far the job is, never going back: an analysis is half framing (frames sampled)
+    and half analysis (batches analysed); other jobs count their framing only."""
+    if job.status is JobStatus.COMPLETED:
+        return 100.0
+    framed = (
+        min(done, planned) / planned
+        if isinstance(planned, int) and planned > 0 and isinstance(done, int)
+        else None
+    )
+    if job.purpose is not Purpose.ANALYSIS:
+        return None if framed is None else round(100.0 * framed, 1)
+    if isinstance(batch_count, int) and batch_count > 0:  # framing is over
+        return round(50.0 + 50.0 * min(job.batches_done, batch_count) / batch_count, 1)
+    return None if framed is None else round(50.0 * framed, 1)
+
+
 def _job_view(job: Job) -> JobView:
     progress = framed_progress(job)  # the framer's final figures once framing is over
     planned = progress.get("frames_planned")
     done = progress.get("frames_done")
     analysed = progress.get("frames_analysed")
     batch_count = job.framing.get("batch_count")
-    percent: float | None = None
-    if job.status is JobStatus.COMPLETED:
-        percent = 100.0
-    elif isinstance(batch_count, int) and batch_count > 0:
-        percent = round(100.0 * min(job.batches_done, batch_count) / batch_count, 1)
-    elif isinstance(planned, int) and planned > 0 and isinstance(done, int):
-        percent = round(100.0 * min(done, planned) / planned, 1)
+    percent = _percent(job, planned, done, batch_count)
     base = f"/v1/jobs/{job.job_id}"
     done_analysis = job.status is JobStatus.COMPLETED and job.summary_key is not None
     frame_count = job.framing.get("frame_count")
