@@ -140,7 +140,7 @@ async def _train(
     clock.say(f"project {DEMO_PROJECT!r} created; training video and annotations uploaded")
     use_local_credentials()
     target = target_from_state(stack.describe())
-    budget = float(DEMO_ENV.get("BRANDLENS_MODEL_SERVER_MAX_TRAINING_SECONDS", "0")) or None
+    steps = DEMO_ENV.get("BRANDLENS_MODEL_SERVER_MAX_TRAINING_STEPS")
     deadline = time.monotonic() + wait_seconds
     shown = ""
     async with AwsClients(target.aws, services=("dynamodb",)) as clients:
@@ -158,9 +158,9 @@ async def _train(
                     return
                 if model is not None:
                     spent = (utc_now() - model.created_at).total_seconds()
-                    limit = f" of at most {budget:.0f}s" if budget else ""
+                    budget = f" ({steps} steps)" if steps else ""
                     status.update(
-                        f"training the detector on the model-server: {spent:.0f}s{limit}…"
+                        f"training the detector on the model-server{budget}: {spent:.0f}s…"
                     )
                 await asyncio.sleep(1.0)
     raise DemoError(f"no trained model after {wait_seconds:.0f}s")
