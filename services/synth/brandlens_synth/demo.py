@@ -87,6 +87,10 @@ DEMO_CONFIG = DemoConfig()
 #: F1 0.78 while ffmpeg ran). The budget is now the number of steps the chosen 150 s gave
 #: on an idle 2-core machine (457-522), 500: the same training time there and the same
 #: model on any machine, however busy; a slower one takes longer instead of training less.
+#: Measured on a 2-core machine shared with other test runs (load average 10-14): the 500
+#: steps took 746 s (steps 1-200: 584 s, 400-500: 51 s as the load fell), test split F1
+#: 1.00 for every brand, every brand of the analysis video found; at that load the former
+#: 150 s would have been about 50 steps.
 #:
 #: The trainer polls the model-server every 5-10 s instead of 30-300 s: the model is
 #: picked up as soon as it is trained.
