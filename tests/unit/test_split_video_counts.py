@@ -15,7 +15,7 @@ from brandlens_core.datasets import Box, Dataset, ImageAnnotations
 from brandlens_labeler import dataset as datasets
 from brandlens_labeler.settings import LabelerSettings
 from brandlens_model_server.detector.fit import Example
-from brandlens_model_server.detector.train import _validation_split
+from brandlens_model_server.detector.train import _validation_split, auto_test_split
 
 SECONDS, FPS = 60, 2  # a minute of training video sampled every 500 ms
 
@@ -97,3 +97,20 @@ def test_training_sets_of_whole_videos_are_validated_on_runs_of_frames(count: in
         if ref.replace(f"{int(ref[-10:-4]):06d}", f"{int(ref[-10:-4]) - 1:06d}") not in val_refs
     )
     assert runs <= 3 * count
+
+
+@pytest.mark.parametrize("count", [1, 2, 3])
+def test_an_auto_created_test_set_of_few_videos_is_runs_of_frames(count: int) -> None:
+    """CreateProjectVersion with TestingData AutoCreate over one video's manifest failed
+    the same way ("all images belong to one group")."""
+    images, stamps = videos(count)
+    train, test = auto_test_split(Dataset(["acme", "globex"], images), 0.2, seed=0)
+    assert len(train.images) + len(test.images) == len(images)
+    assert 0.1 <= len(test.images) / len(images) <= 0.3
+    assert {i.source_ref for i in train.images}.isdisjoint(i.source_ref for i in test.images)
+    # each video is cut in 10 runs: held-out runs are whole (6 s of 60 s here)
+    held_out = {
+        (i.source_ref.split("/")[-2], int(stamps[i.source_ref] // 6_000)) for i in test.images
+    }
+    kept = {(i.source_ref.split("/")[-2], int(stamps[i.source_ref] // 6_000)) for i in train.images}
+    assert held_out.isdisjoint(kept)

@@ -221,8 +221,9 @@ async def run(spec: Spec, config: FitConfig) -> Trained:
                 test_text = await read_text(s3, spec.test_manifest_uri, "test manifest")
                 test_ds = read_ground_truth(test_text, group_field=GROUP_FIELD)
             else:
-                fraction = spec.autocreate_test_percent / 100
-                train_ds, test_ds = split_by_group(train_ds, fraction, seed=spec.seed)
+                train_ds, test_ds = auto_test_split(
+                    train_ds, spec.autocreate_test_percent / 100, spec.seed
+                )
         except DatasetError as exc:
             raise TrainingFailedError(f"the manifest is invalid: {exc}") from None
         labels = list(train_ds.labels)
@@ -321,6 +322,20 @@ async def run(spec: Spec, config: FitConfig) -> Trained:
         )
 
 
+def _few_media_in_blocks(dataset: Dataset) -> Dataset:
+    """Fewer than :data:`FEW_MEDIA` whole videos (no blocks yet): cut each into runs of
+    consecutive frames, so a split has something to hold out that is not a whole video."""
+    if media_count(dataset) < FEW_MEDIA and not any(is_block(i.group) for i in dataset.images):
+        return in_position_blocks(dataset)
+    return dataset
+
+
+def auto_test_split(dataset: Dataset, fraction: float, seed: int) -> tuple[Dataset, Dataset]:
+    """``(train, test)`` for a request whose testing data is AutoCreate: leakage-free like
+    the labeler's split (a manifest of one video is split by runs of its frames)."""
+    return split_by_group(_few_media_in_blocks(dataset), fraction, seed=seed)
+
+
 def _validation_split(
     dataset: Dataset, examples: list[Example], seed: int
 ) -> tuple[list[Example], list[Example]]:
@@ -334,8 +349,7 @@ def _validation_split(
     """
     if len(examples) < 10:
         return examples, []
-    if media_count(dataset) < FEW_MEDIA and not any(is_block(i.group) for i in dataset.images):
-        dataset = in_position_blocks(dataset)
+    dataset = _few_media_in_blocks(dataset)
     try:
         fit_part, val_part = split_by_group(dataset, 0.15, seed=seed + 1)
     except DatasetError:
