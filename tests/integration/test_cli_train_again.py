@@ -25,7 +25,10 @@ pytestmark = pytest.mark.integration
 DATASET = "ds-000007"
 
 
-async def test_train_again_makes_one_new_version_per_request(stack: Stack, tmp_path: Path) -> None:
+async def test_train_again_makes_one_new_version_per_request(
+    stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "300")  # the CLI's tables on one line a row
     state = tmp_path / "state"
     write_local_state(state, stack)
     at = ("--state-dir", str(state))
@@ -90,6 +93,13 @@ async def test_train_again_makes_one_new_version_per_request(stack: Stack, tmp_p
                 assert retrain.promotion_note == "F1 0.9 >= the current version's 0.9"
                 project = await projects.get_project("shop")
                 assert project.current_model_arn == retrain.version_arn
+
+                # `brandlens models` says what holds today, not what held at training time
+                code, out = await brandlens("models", "shop", *at)
+                assert code == 0, out
+                assert "current since it was trained (F1 0.9 >=" in " ".join(out.split())
+                assert "another version is current now" in " ".join(out.split())
+                assert "no current version" not in out
 
                 # the same request delivered again makes no third version
                 repeat = Command(

@@ -18,7 +18,7 @@ from brandlens_core.aws import AwsClients
 from brandlens_core.jobs import JobNotFoundError, JobStore, ResultsState, results_state
 from brandlens_core.projects import ConflictError, ProjectNotFoundError, ProjectStore
 from brandlens_trainer.handler import Command
-from brandlens_trainer.models import ModelStore, retrain_version_name
+from brandlens_trainer.models import ModelStore, ModelVersion, retrain_version_name
 
 
 @click.command("train")
@@ -141,11 +141,35 @@ async def _models(target: Target, project: str, pin: str | None, unpin: bool) ->
             _f(v.f1_score),
             labels or "-",
             ("pinned" if settings.current_model_pinned else "yes") if current else "",
-            escape(v.reason or v.promotion_note or ""),
+            escape(model_note(v, current=current, pinned=settings.current_model_pinned)),
             m._when(v.created_at),
         )
     m.console.print(table if versions else f"no model versions in {escape(project)}")
     return 0
+
+
+def model_note(v: ModelVersion, *, current: bool, pinned: bool) -> str:
+    """What holds for a version today, in words: the trainer's promotion note is what held
+    when it was trained ("no current version" on what is now the current one)."""
+    if v.reason:
+        return v.reason
+    if v.promoted is None:
+        note = ""
+    elif current and pinned:
+        note = "pinned as the current version"
+    elif current and v.promoted:
+        note = (
+            "current since it was trained (no version was current then)"
+            if v.promotion_note == "no current version"
+            else f"current since it was trained ({v.promotion_note})"
+        )
+    elif current:
+        note = f"current (not promoted when trained: {v.promotion_note})"
+    elif v.promoted:
+        note = "promoted when trained; another version is current now"
+    else:
+        note = f"not promoted ({v.promotion_note})"
+    return "; ".join(part for part in (note, v.warning or "") if part)
 
 
 def _f(value: float | None) -> str:

@@ -400,6 +400,20 @@ def _number(value: object) -> float | None:
     return float(value)
 
 
+# Rekognition's and the model-server's StatusMessage of a plain completed training.
+_PLAIN_COMPLETION = ("The model is ready to run.", "The model is ready to run")
+
+
+def completion_warning(message: object) -> str | None:
+    """The part of a completed version's StatusMessage worth showing the user, if any."""
+    if not isinstance(message, str):
+        return None
+    text = message.strip()
+    for plain in _PLAIN_COMPLETION:
+        text = text.removeprefix(plain).strip()
+    return text or None
+
+
 async def complete(model: ModelVersion, described: dict[str, Any], ctx: TrainerContext) -> None:
     evaluation = described.get("EvaluationResult") or {}
     f1 = _number(evaluation.get("F1Score"))
@@ -424,6 +438,7 @@ async def complete(model: ModelVersion, described: dict[str, Any], ctx: TrainerC
                 "f1_score": f1,
                 "labels": {k: v.model_dump() for k, v in labels.items()},
                 "evaluation_summary_uri": summary_uri,
+                "warning": completion_warning(described.get("StatusMessage")),
                 "trained_at": utc_now().isoformat(),
             },
             expect=ModelStatus.TRAINING,

@@ -37,6 +37,11 @@ class ModelVersion(BaseModel):
     version_arn: str | None = None
     service_status: str | None = Field(default=None, description="as Rekognition reports it")
     reason: str | None = None
+    warning: str | None = Field(
+        default=None,
+        description="what the service said of a completed training beyond 'ready' "
+        "(the model-server: training hit its time limit before its step budget)",
+    )
     f1_score: float | None = None
     labels: dict[str, LabelMetrics] = Field(default_factory=dict)
     evaluation_summary_uri: str | None = None
