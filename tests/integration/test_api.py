@@ -14,6 +14,7 @@ import pytest
 from brandlens_core.apikeys import ApiKeyStore
 from brandlens_core.events import Purpose
 from brandlens_core.jobs import Job, JobStatus, JobStore
+from brandlens_core.messages import FrameBatch
 from brandlens_core.projects import Project, ProjectStore
 from brandlens_inferer.aggregate import AggregationSettings, aggregate
 from brandlens_inferer.report import render
@@ -440,7 +441,7 @@ async def seed_completed_job(
     ]
     batches = [all_frames[i : i + batch_size] for i in range(0, frames, batch_size)]
     for n, batch in enumerate(batches):
-        body = {"batch_id": f"b{n}", "model": "m", "frames": batch}
+        body = {"batch_id": FrameBatch.make_id(job_id, n), "model": "m", "frames": batch}
         await s3.put_object(
             Bucket=bucket, Key=f"detections/{job_id}/{n:06d}.json", Body=json.dumps(body)
         )
@@ -459,8 +460,11 @@ async def seed_completed_job(
         project=project,
         status=JobStatus.COMPLETED,
         framing={"batch_count": len(batches), "frame_count": frames},
-        batches_done=len(batches),
         summary_key=f"results/{job_id}/summary.json",
         report_key=f"results/{job_id}/report.html",
     )
-    return await JobStore(stack.clients.dynamodb, stack.names.table("jobs")).create(job)
+    jobs = JobStore(stack.clients.dynamodb, stack.names.table("jobs"))
+    await jobs.create(job)
+    for n in range(len(batches)):  # counted on the row, as the inferer does
+        assert await jobs.count_batch(job_id, FrameBatch.make_id(job_id, n))
+    return await jobs.get(job_id)

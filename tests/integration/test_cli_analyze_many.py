@@ -82,17 +82,21 @@ async def test_analyze_several_files_then_job_jobs_and_models(tmp_path: Path) ->
         found = sorted({b for s in summaries for b in s["brands"]})
         assert found, out  # the model finds something in its own brands' videos
         frame_count = sum(s["frame_count"] for s in summaries)
+        lines = out.splitlines()
+        first_total = next(i for i, line in enumerate(lines) if line.startswith("│ all 3 analysed"))
         for brand in found:
             per_job = [s["brands"][brand] for s in summaries if brand in s["brands"]]
             total = next(
-                line for line in out.splitlines()
+                line for line in lines[first_total:]
                 if re.match(rf"^│ (all 3 analysed)?\s+│\s+│\s+│ {re.escape(brand)}\s+│", line)
             )  # fmt: skip
-            cells = [c.strip() for c in total.strip("│").split("│")]
+            # file, job, status, brand, screen time, appearances, detections, frames, conf., note
+            cells = [c.strip() for c in total.strip().strip("│").split("│")]
             assert cells[4] == seconds(sum(b["screen_time_ms"] for b in per_job)), total
             assert cells[5] == str(sum(len(b["appearances"]) for b in per_job)), total
-            assert cells[6] == f"{sum(b['frames'] for b in per_job)}/{frame_count}", total
-            assert cells[8] == f"in {len(per_job)} of 3 files", total
+            assert cells[6] == str(sum(b["detections"] for b in per_job)), total
+            assert cells[7] == f"{sum(b['frames'] for b in per_job)}/{frame_count}", total
+            assert cells[9] == f"in {len(per_job)} of 3 files", total
 
         # `brandlens job` of an analysed job: its per-brand table
         job_id, summary = next(
