@@ -15,12 +15,14 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from brandlens_cli.persist import StateError, Store
 from brandlens_core.apikeys import ApiKeyStore
 from brandlens_core.aws import AwsClients
 from brandlens_core.settings import AwsSettings
@@ -56,6 +58,7 @@ class MotoServer:
 
     port: int = 0
     log_path: Path | None = None
+    state_dir: Path | None = None  # keep S3, DynamoDB and SQS data here (persist.Store)
     _process: subprocess.Popen[bytes] | None = None
     _log: IO[bytes] | None = None
 
@@ -79,6 +82,7 @@ class MotoServer:
                 "127.0.0.1",
                 "-p",
                 str(self.port),
+                *(["--state-dir", str(self.state_dir)] if self.state_dir is not None else []),
             ],
             stdout=self._log or subprocess.DEVNULL,
             stderr=self._log or subprocess.DEVNULL,
@@ -89,8 +93,10 @@ class MotoServer:
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 where = f"; see {self.log_path}" if self.log_path else ""
+                said = _state_error(self.log_path)
                 raise RuntimeError(
-                    f"moto server exited with code {self._process.returncode} "
+                    said
+                    or f"moto server exited with code {self._process.returncode} "
                     f"(is port {self.port} in use?{where})"
                 )
             try:
@@ -103,11 +109,24 @@ class MotoServer:
         self.stop()
         raise RuntimeError(f"moto server did not answer on {self.endpoint_url} in time")
 
-    def stop(self) -> None:
+    def restore_state(self) -> dict[str, Any]:
+        """Load the saved state into moto (resources deployed first); start recording."""
+        url = f"{self.endpoint_url}/_brandlens/state/restore"
+        request = urllib.request.Request(url, method="POST", data=b"")  # noqa: S310  # nosec B310
+        try:
+            with urllib.request.urlopen(request, timeout=600) as response:  # noqa: S310  # nosec B310
+                report: dict[str, Any] = json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            detail = json.loads(exc.read() or b"{}").get("error", str(exc))
+            raise RuntimeError(f"could not restore the saved state: {detail}") from None
+        return report
+
+    def stop(self, timeout_seconds: float = 300.0) -> None:
+        """SIGTERM (moto saves its state, then exits); SIGKILL after ``timeout_seconds``."""
         if self._process is not None and self._process.poll() is None:
             self._process.terminate()
             try:
-                self._process.wait(timeout=10)
+                self._process.wait(timeout=timeout_seconds)
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait()
@@ -218,7 +237,9 @@ class EmbeddedStack:
     label_studio_server: Any = None
     labeler_webhook_port: int = 0
     api_port: int = 0  # the REST API (served by ingest); 0: a free one at start
-    api_key: str | None = None  # an admin key made at start (also in STATE_DIR/api-key)
+    api_key: str | None = None  # the admin key (STATE_DIR/api-key; made at the first start)
+    persist: bool = True  # keep AWS state in STATE_DIR/aws across restarts (see persist.py)
+    restored: dict[str, Any] = field(default_factory=dict)  # what the start loaded back
     processes: dict[str, ServiceProcess] = field(default_factory=dict)
 
     @property
@@ -234,6 +255,10 @@ class EmbeddedStack:
     @property
     def state_file(self) -> Path:
         return self.state_dir / "local.json"
+
+    @property
+    def aws_state_dir(self) -> Path:
+        return self.state_dir / "aws"
 
     @property
     def api_url(self) -> str | None:
@@ -282,20 +307,32 @@ class EmbeddedStack:
         return env
 
     async def start(self) -> None:
-        self.moto = MotoServer(self.port, log_path=self.state_dir / "logs" / "moto.log")
+        if self.persist:
+            try:
+                Store(self.aws_state_dir).check_format()
+            except StateError as exc:
+                raise RuntimeError(str(exc)) from None
+        self.moto = MotoServer(
+            self.port,
+            log_path=self.state_dir / "logs" / "moto.log",
+            state_dir=self.aws_state_dir.resolve() if self.persist else None,
+        )
         await asyncio.to_thread(self.moto.start)
         with _patched_env(LOCAL_CREDENTIALS):
             settings = AwsSettings(region=self.region, endpoint_url=self.endpoint_url)
             async with AwsClients(settings) as clients:
                 await deploy(clients, define(self.names))
+                if self.persist:
+                    self.restored = await asyncio.to_thread(self.moto.restore_state)
                 if "ingest" in self.services:
-                    self.api_key, _ = await ApiKeyStore(
-                        clients.dynamodb, self.names.table("apikeys")
-                    ).create("local stack", admin=True)
+                    keys = ApiKeyStore(clients.dynamodb, self.names.table("apikeys"))
+                    self.api_key = await self._saved_api_key(keys)
+                    if self.api_key is None:
+                        self.api_key, _ = await keys.create("local stack", admin=True)
+                        self.state_dir.mkdir(parents=True, exist_ok=True)
+                        _write_private(self.api_key_file, f"{self.api_key}\n")
         if "ingest" in self.services:
             self.api_port = self.api_port or free_port()
-            self.state_dir.mkdir(parents=True, exist_ok=True)
-            _write_private(self.api_key_file, f"{self.api_key}\n")
         if "model-server" in self.services:
             self.model_server_port = free_port()
         if self.label_studio:
@@ -317,6 +354,17 @@ class EmbeddedStack:
             self.processes[name] = proc
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.state_file.write_text(json.dumps(self.describe(), indent=2))
+
+    async def _saved_api_key(self, keys: ApiKeyStore) -> str | None:
+        """The admin key of an earlier start, if the restored state still honours it."""
+        if not self.persist:
+            return None
+        try:
+            secret = self.api_key_file.read_text().strip()
+        except FileNotFoundError:
+            return None
+        key = await keys.check(secret) if secret else None
+        return secret if key is not None and key.admin else None
 
     async def wait_for_api(self, timeout_seconds: float = 30.0) -> None:
         """Until the REST API answers /health (ingest binds it a moment after it starts)."""
@@ -365,6 +413,20 @@ class EmbeddedStack:
             state = json.loads(self.state_file.read_text())
             if state.get("pid") == os.getpid():
                 self.state_file.unlink()
+
+
+def _state_error(log_path: Path | None) -> str | None:
+    """What the moto server said about unusable saved state, if it exited for that."""
+    if log_path is None:
+        return None
+    try:
+        lines = log_path.read_text(errors="replace").splitlines()
+    except FileNotFoundError:
+        return None
+    for line in reversed(lines[-50:]):
+        if line.startswith("[brandlens state] "):
+            return line.removeprefix("[brandlens state] ")
+    return None
 
 
 def _get(url: str) -> None:
