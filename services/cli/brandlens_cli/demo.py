@@ -74,8 +74,12 @@ def demo_command(state_dir: Path, timeout_seconds: float) -> None:
 
 async def _demo(state_dir: Path, timeout_seconds: float) -> int:
     clock = Clock()
-    stack = EmbeddedStack(
-        stack_name=DEMO_STACK_NAME, port=0, state_dir=state_dir / "demo", extra_env=DEMO_ENV
+    stack = EmbeddedStack(  # a throw-away stack: nothing of it is kept for the next run
+        stack_name=DEMO_STACK_NAME,
+        port=0,
+        state_dir=state_dir / "demo",
+        extra_env=DEMO_ENV,
+        persist=False,
     )
     try:
         try:

@@ -20,7 +20,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -41,6 +41,7 @@ from rich.status import Status
 from rich.table import Table
 
 from brandlens_cli.embedded import EmbeddedStack, read_local_state
+from brandlens_cli.persist import size_of
 from brandlens_cli.target import (
     NoTargetError,
     Target,
@@ -420,7 +421,8 @@ def state_dir_option(f: F) -> F:
         type=click.Path(file_okay=False, path_type=Path),
         default=DEFAULT_STATE_DIR,
         show_default=True,
-        help="Where the local stack keeps its state (local.json) and logs.",
+        help="Where the local stack keeps its state (S3 objects, tables, queues, models, "
+        "keys: kept across restarts) and logs.",
     )(f)
 
 
@@ -461,9 +463,20 @@ def command_group() -> click.Group:
     is_flag=True,
     help="Also run Label Studio (built by `make labelstudio`) and point the labeler at it.",
 )
+@click.option(
+    "--fresh",
+    is_flag=True,
+    help="Start empty: move the saved state (objects, tables, queues, models, keys, Label "
+    "Studio data) aside to STATE_DIR/previous/<time>/ first. Logs and reports stay.",
+)
 @state_dir_option
-def up(port: int, stack_name: str, label_studio: bool, state_dir: Path) -> None:
-    """Run the local stack in the foreground until Ctrl-C."""
+def up(port: int, stack_name: str, label_studio: bool, fresh: bool, state_dir: Path) -> None:
+    """Run the local stack in the foreground until Ctrl-C.
+
+    Everything it holds is kept in STATE_DIR and comes back at the next `up`: a clean stop
+    (Ctrl-C, SIGTERM) saves everything; a crash loses nothing that was acknowledged
+    (a power cut: at most the last second).
+    """
     running = read_local_state(state_dir)
     if running is not None:
         raise click.ClickException(
@@ -471,6 +484,10 @@ def up(port: int, stack_name: str, label_studio: bool, state_dir: Path) -> None:
             f"{running.get('endpoint_url')} (pid {running.get('pid')}, "
             f"state {state_dir / 'local.json'}); stop it with Ctrl-C in its terminal"
         )
+    if fresh:
+        moved = move_state_aside(state_dir)
+        if moved is not None:
+            console.print(f"the saved state was moved to {moved}; starting empty")
     if port and not _port_is_free(port):
         raise click.ClickException(
             f"port {port} is in use on 127.0.0.1; pick another with --port (0 = any free port)"
@@ -480,6 +497,55 @@ def up(port: int, stack_name: str, label_studio: bool, state_dir: Path) -> None:
         stack_name=stack_name, port=port, state_dir=state_dir, label_studio=label_studio
     )
     sys.exit(_run(_up(stack), interrupted_code=0))
+
+
+#: What `up --fresh` moves aside: everything the stack restores (logs and reports stay).
+SAVED_STATE = ("aws", "model-server", "label-studio", "api-key")
+
+
+def move_state_aside(state_dir: Path) -> Path | None:
+    """Move the saved state to STATE_DIR/previous/<UTC time>/; None if there was none."""
+    present = [state_dir / name for name in SAVED_STATE if (state_dir / name).exists()]
+    if not present:
+        return None
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    target = state_dir / "previous" / stamp
+    target.mkdir(parents=True, exist_ok=False)
+    for path in present:
+        path.rename(target / path.name)
+    return target
+
+
+def _describe_state(stack: EmbeddedStack) -> str:
+    if not stack.persist:
+        return f"{stack.state_dir} (throw-away: nothing is kept after the stop)"
+    restored = stack.restored
+    size = size_of(stack.state_dir) - size_of(stack.state_dir / "logs")
+    kept = (
+        f"restored {restored.get('objects', 0)} objects, {restored.get('items', 0)} items, "
+        f"{restored.get('messages', 0)} messages in {restored.get('seconds', 0):.1f}s"
+        if restored.get("objects") or restored.get("items") or restored.get("messages")
+        else "empty (first start)"
+    )
+    skipped = [
+        f"{len(restored[k])} {k.removeprefix('skipped_')} not in stack {stack.stack_name!r}"
+        for k in ("skipped_buckets", "skipped_tables", "skipped_queues")
+        if restored.get(k)
+    ]
+    note = f"; kept but not loaded: {', '.join(skipped)}" if skipped else ""
+    return (
+        f"{stack.state_dir.resolve()} ({_human_bytes(size)}; {kept}{note}; kept across "
+        "restarts, `up --fresh` starts empty)"
+    )
+
+
+def _human_bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
 
 
 def _port_is_free(port: int) -> bool:
@@ -534,7 +600,7 @@ def _print_stack(stack: EmbeddedStack) -> None:
             f"{stack.state_dir / 'label-studio' / 'credentials.json'})",
         )
     grid.add_row("logs", str(stack.state_dir / "logs"))
-    grid.add_row("state", str(stack.state_file))
+    grid.add_row("state", _describe_state(stack))
     console.print("[bold green]brandlens local stack is up[/]")
     console.print(grid)
     console.print(
