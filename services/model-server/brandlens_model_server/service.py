@@ -97,7 +97,10 @@ class ModelService:
 
         TRAINING_IN_PROGRESS → TRAINING_FAILED ("the model server restarted
         during training; train again"); STOPPING → STOPPED; RUNNING and
-        STARTING → STARTING, loaded again (→ RUNNING, or FAILED with the reason).
+        STARTING → STARTING, loaded again (→ RUNNING, or FAILED with the reason);
+        DELETING → deleted. What a killed server left in the cache dir for a
+        version (training work dirs, model copies of versions not started again)
+        is deleted.
         """
         await self.state.check_bucket()
         projects, versions = await self.state.load()
@@ -112,11 +115,21 @@ class ModelService:
             self._last_status[version.arn] = version.status
         restarted: list[VersionRecord] = []
         for version in self._all_versions():
+            if version.status == VersionStatus.DELETING:
+                # Never written by this server (a delete removes the object), but a
+                # version restored DELETING could be neither started nor deleted.
+                await self.state.delete_version(version.project, version.version)
+                self.versions[version.project].pop(version.version, None)
+                self._last_status.pop(version.arn, None)
+                await self.host.forget(version)
+                log.info("version.deleted", arn=version.arn, after_restart=True)
+                continue
             if version.status == VersionStatus.TRAINING_IN_PROGRESS:
                 version.status = VersionStatus.TRAINING_FAILED
                 version.status_message = RESTARTED_DURING_TRAINING
                 version.training_end_at = version.training_end_at or now_epoch()
                 await self.save_version(version)
+                await self.training.remove_work_dirs(version)
             elif version.status == VersionStatus.STOPPING:
                 version.status = VersionStatus.STOPPED
                 version.status_message = "The model is stopped."
@@ -126,6 +139,8 @@ class ModelService:
                 version.status_message = STARTING_MESSAGE + " (after a restart)"
                 await self.save_version(version)
                 restarted.append(version)
+                continue  # its model is downloaded afresh
+            await self.host.forget(version)  # no model runs: drop a copy left behind
         for version in restarted:
             self.host.start(version)
         log.info(

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import shutil
 import signal
 import time
@@ -43,6 +44,7 @@ QUEUED_MESSAGE = "queued: waiting for a training slot"
 COMPLETED_MESSAGE = "The model is ready to run."
 STDOUT_LINE_LIMIT_BYTES = 1024 * 1024
 STDERR_TAIL_BYTES = 4096
+WORK_DIR_SUFFIX_CHARS = 8  # work dir: cache_dir/training/<project>-<version>-<hex>
 
 Save = Callable[[VersionRecord], Awaitable[None]]
 
@@ -98,12 +100,18 @@ class TrainingManager:
 
     # -- one run ------------------------------------------------------------------
 
+    async def remove_work_dirs(self, record: VersionRecord) -> None:
+        """Delete the work dirs of ``record``'s runs that a killed server left behind."""
+        pattern = f"{record.project}-{record.version}-{'[0-9a-f]' * WORK_DIR_SUFFIX_CHARS}"
+        for path in (self.settings.cache_dir / "training").glob(pattern):
+            log.info("training.work_dir_removed", arn=record.arn, path=str(path))
+            await asyncio.to_thread(shutil.rmtree, path, True)
+
     async def _train(self, record: VersionRecord) -> None:
         async with self._slots:
+            suffix = uuid.uuid4().hex[:WORK_DIR_SUFFIX_CHARS]
             work_dir = (
-                self.settings.cache_dir
-                / "training"
-                / f"{record.project}-{record.version}-{uuid.uuid4().hex[:8]}"
+                self.settings.cache_dir / "training" / f"{record.project}-{record.version}-{suffix}"
             )
             started = time.monotonic()
             try:
@@ -164,6 +172,7 @@ class TrainingManager:
             "max_training_seconds": self.settings.max_training_seconds,
             "max_training_steps": self.settings.max_training_steps,
             "seed": self.settings.training_seed,
+            "server_pid": os.getpid(),
         }
 
     async def _run(self, record: VersionRecord, work_dir: Path) -> Outcome:

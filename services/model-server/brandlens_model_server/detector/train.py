@@ -14,7 +14,10 @@ import argparse
 import asyncio
 import hashlib
 import json
+import os
+import signal
 import sys
+import threading
 import time
 import traceback
 from dataclasses import dataclass
@@ -61,6 +64,7 @@ class Spec:
     max_training_seconds: float
     max_training_steps: int
     seed: int
+    server_pid: int | None = None
 
     @classmethod
     def read(cls, path: Path) -> Spec:
@@ -76,7 +80,32 @@ class Spec:
             max_training_seconds=float(raw.get("max_training_seconds", 3600)),
             max_training_steps=int(raw.get("max_training_steps", FitConfig.max_steps)),
             seed=int(raw.get("seed", 0)),
+            server_pid=int(raw["server_pid"]) if raw.get("server_pid") else None,
         )
+
+
+PARENT_CHECK_SECONDS = 1.0
+
+
+def end_with_server(server_pid: int | None, interval: float = PARENT_CHECK_SECONDS) -> None:
+    """SIGTERM this process as soon as its parent is no longer ``server_pid``.
+
+    The model-server starts training in a session of its own, so a server killed by
+    SIGKILL (alone or with the whole local stack) cannot end it. An orphan would train
+    on for up to its time limit for nothing (the next server marks its version
+    TRAINING_FAILED and ignores its output), taking the CPU from the retrain.
+    ``server_pid`` comes from the spec, so a server that died while this process was
+    still importing is noticed too; without it, the parent at this call is watched.
+    """
+    parent = server_pid or os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        print(f"the model server (pid {parent}) is gone: stopping", file=sys.stderr, flush=True)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="end-with-server", daemon=True).start()
 
 
 def emit(payload: dict[str, Any]) -> None:
@@ -370,6 +399,7 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError, KeyError) as exc:
         emit({"result": "TRAINING_FAILED", "message": f"unreadable training spec: {exc}"})
         return 2
+    end_with_server(spec.server_pid)
     try:
         trained = asyncio.run(run(spec, FitConfig(max_steps=spec.max_training_steps)))
     except TrainingFailedError as exc:
