@@ -192,7 +192,7 @@ class Persister:
                 backend.account_id,
                 backend.region_name,
                 storage=v["storage"],
-                etag=v["etag"],
+                etag=v["etag"].strip('"'),  # saved as served ("<md5>"); FakeKey adds them
                 is_versioned=v["is_versioned"],
                 version_id=v["version_id"],
                 bucket_name=record["bucket"],
