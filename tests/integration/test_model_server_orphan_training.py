@@ -3,8 +3,9 @@
 The server starts training in a session of its own, so when it is killed by
 SIGKILL (alone, or with the whole local stack) nothing signals the training
 process. It must notice and end by itself: otherwise it trains on for up to its
-time limit for nothing (the next server marks its version TRAINING_FAILED and
-ignores its output), taking the CPU from the retrain. Before it watched its
+time limit for nothing (the next server trains its version again from scratch and
+never reads its output), taking the CPU from that new run and writing into the same
+output prefix. Before it watched its
 parent (``end_with_server``), an orphan ended only at its next progress line (the
 write to the dead server's pipe fails): every 40 steps in the loop, 200 steps of
 silence per validation pass at large budgets, none during the evaluation and the

@@ -11,8 +11,10 @@ cache dir, as the embedded stack does. Every version must end in a stable state:
 | before the stop | after the restart |
 |---|---|
 | RUNNING, STARTING | STARTING, then RUNNING by itself (same inference units); detects |
-| TRAINING_IN_PROGRESS (running or queued) | TRAINING_FAILED, "the model server restarted |
-|   | during training; train again" |
+| TRAINING_IN_PROGRESS, running | trained again from scratch (same manifests, output, |
+|   | budget), saying "restarted after a model-server restart (attempt 2 of 3)"; COMPLETED |
+| TRAINING_IN_PROGRESS, queued | queued again ("queued again after a model-server |
+|   | restart"), after the interrupted run; COMPLETED |
 | STOPPING | STOPPED (and starts again) |
 | DELETING | deleted |
 | TRAINING_COMPLETED, STOPPED | unchanged |
@@ -47,7 +49,8 @@ from tests.support import Stack, eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
-RESTARTED = "the model server restarted during training; train again"
+QUEUED = "queued: waiting for a training slot"
+RETRY = "restarted after a model-server restart (attempt 2 of 3)"
 
 
 @dataclass
@@ -177,13 +180,12 @@ async def _restart_and_check(
         )
         # MAX_CONCURRENT_TRAININGS is 1: this one waits for the slot
         _, _, queued = await train(client, stack, project_arn=project, wait=False)
-        assert (await version_status(client, project, queued))["StatusMessage"] == (
-            "queued: waiting for a training slot"
-        )
+        assert (await version_status(client, project, queued))["StatusMessage"] == QUEUED
         before = {name: await version_status(client, project, name) for name in (trained, stopped)}
     trainer_pid = int((harness.markers / f"{training}.pid").read_text())
     cache = tmp_path / "cache"
-    assert list((cache / "training").glob(f"*-{training}-*"))  # its work dir
+    [interrupted_dir] = (cache / "training").glob(f"*-{training}-*")  # its work dir
+    first_spec = json.loads((harness.markers / f"{training}.spec.json").read_text())
     project_name = project.split("/")[1]
     assert (cache / "models" / project_name / stopping).is_dir()
 
@@ -224,11 +226,29 @@ async def _restart_and_check(
     harness.stack = restored
     second = await harness.start()
     async with rekognition(second) as client:
-        for name in (training, queued):
-            failed = await version_status(client, project, name)
-            assert failed["Status"] == "TRAINING_FAILED", failed
-            assert failed["StatusMessage"] == RESTARTED
-            assert "TrainingEndTimestamp" in failed
+        # the interrupted training runs again from scratch, first; the queued one waits
+        await eventually(
+            lambda: _message_is(client, project, training, f"training: 42%; {RETRY}"),
+            message="the interrupted training runs again and says so",
+        )
+        again_queued = await version_status(client, project, queued)
+        assert again_queued["Status"] == "TRAINING_IN_PROGRESS", again_queued
+        assert again_queued["StatusMessage"] == (
+            f"{QUEUED}; queued again after a model-server restart"
+        )
+        retried = await version_status(client, project, training)
+        assert retried["Status"] == "TRAINING_IN_PROGRESS"
+        assert "TrainingEndTimestamp" not in retried
+        # the same request: manifests, output, budget (a fresh one), seed
+        retry_spec = json.loads((harness.markers / f"{training}.spec.json").read_text())
+        assert retry_spec.pop("server_pid") != first_spec.pop("server_pid")
+        retry_dir = Path(retry_spec.pop("work_dir"))
+        assert first_spec.pop("work_dir") == str(interrupted_dir)
+        assert retry_spec == first_spec
+        # the interrupted run's work dir is gone; the retry has a fresh one
+        assert not interrupted_dir.exists()
+        assert retry_dir.is_dir()
+        assert retry_dir != interrupted_dir
 
         # RUNNING and STARTING come back to RUNNING by themselves, same units, and detect
         for name, arn, units in ((running, running_arn, 2), (starting, starting_arn, 1)):
@@ -248,8 +268,18 @@ async def _restart_and_check(
         for name, description in before.items():
             assert await version_status(client, project, name) == description
 
+        # the retried training completes, then the queued one gets the slot and completes
+        await restored.clients.s3.put_object(
+            Bucket=restored.names.media_bucket, Key=wait_forever["release_key"], Body=b""
+        )
+        for name in (training, queued):
+            done = await wait_status(client, project, name, "TRAINING_COMPLETED", "TRAINING_FAILED")
+            assert done["Status"] == "TRAINING_COMPLETED", done
+            assert done["StatusMessage"] == "The model is ready to run."
+            assert done["EvaluationResult"]["F1Score"] == 0.9
+
         # nothing of the interrupted work is left on disk
-        assert not list((cache / "training").glob(f"*-{training}-*"))
+        assert not list((cache / "training").glob("*"))
         assert not (cache / "models" / project_name / stopping).exists()
         assert not (cache / "models" / project_name / stopped).exists()
 

@@ -46,7 +46,25 @@ STARTABLE = frozenset(
 # Statuses in which a version holds (or is acquiring) runtime resources.
 HOSTED = frozenset({VersionStatus.STARTING, VersionStatus.RUNNING, VersionStatus.STOPPING})
 
+# A version found TRAINING_IN_PROGRESS by a new server is trained again from scratch
+# (ModelService.recover), unless its record is an older server's (no training budget).
 RESTARTED_DURING_TRAINING = "the model server restarted during training; train again"
+REQUEUED_NOTE = "queued again after a model-server restart"
+
+
+def restart_note(attempt: int, limit: int) -> str:
+    """Appended to a retried training's StatusMessage: which run this is."""
+    return f"restarted after a model-server restart (attempt {attempt} of {limit})"
+
+
+def interrupted_message(times: int, limit: int) -> str:
+    """StatusMessage of a version whose last allowed run was cut by a restart."""
+    count = "once" if times == 1 else f"{times} times"
+    runs = "once" if limit == 1 else f"at most {limit} times"
+    return (
+        f"the model server restarted during training {count} (a version is trained {runs}: "
+        "BRANDLENS_MODEL_SERVER_MAX_TRAINING_ATTEMPTS); train again"
+    )
 
 
 def now_epoch() -> float:
@@ -102,6 +120,15 @@ def assets(*locations: S3Location) -> dict[str, Any]:
     return {"Assets": [{"GroundTruthManifest": {"S3Object": loc.s3_object()}} for loc in locations]}
 
 
+class TrainingBudget(BaseModel):
+    """The budget a version trains with, fixed when it is created (the server's settings
+    then), so a run started again after a restart trains exactly as the first would have."""
+
+    max_training_steps: int
+    max_training_seconds: int
+    seed: int
+
+
 class ProjectRecord(BaseModel):
     name: str
     arn: str
@@ -133,8 +160,14 @@ class VersionRecord(BaseModel):
     autocreate_test: bool = False
     version_description: str | None = None
     kms_key_id: str | None = None
+    training_budget: TrainingBudget | None = Field(
+        None, description="None in records of servers older than training restarts"
+    )
 
     # training
+    training_attempts: int = Field(
+        0, description="Runs started (more than one when restarts cut earlier ones)"
+    )
     training_started_at: float | None = None
     training_end_at: float | None = None
     billable_training_seconds: int | None = None

@@ -26,15 +26,18 @@ from brandlens_model_server.errors import (
 )
 from brandlens_model_server.records import (
     HOSTED,
+    REQUEUED_NOTE,
     RESTARTED_DURING_TRAINING,
     STARTABLE,
     ProjectRecord,
     S3Location,
     VersionRecord,
     VersionStatus,
+    interrupted_message,
     now_epoch,
     project_arn,
     project_name_of,
+    restart_note,
     version_arn,
     version_names_of,
 )
@@ -42,7 +45,7 @@ from brandlens_model_server.s3util import bucket_exists, object_exists
 from brandlens_model_server.serving import STARTING_MESSAGE, TOO_LARGE_MESSAGE, ModelHost
 from brandlens_model_server.settings import ModelServerSettings
 from brandlens_model_server.state import StateStore
-from brandlens_model_server.training import QUEUED_MESSAGE, TrainingManager
+from brandlens_model_server.training import QUEUED_MESSAGE, TrainingManager, budget_from
 
 log = get_logger(__name__)
 
@@ -95,8 +98,9 @@ class ModelService:
     async def recover(self) -> None:
         """Load the state and make every interrupted transition end somewhere defined.
 
-        TRAINING_IN_PROGRESS → TRAINING_FAILED ("the model server restarted
-        during training; train again"); STOPPING → STOPPED; RUNNING and
+        TRAINING_IN_PROGRESS (running or queued) → queued again and trained from
+        scratch (see ``_retrain``), or TRAINING_FAILED once restarts cut
+        ``max_training_attempts`` runs; STOPPING → STOPPED; RUNNING and
         STARTING → STARTING, loaded again (→ RUNNING, or FAILED with the reason);
         DELETING → deleted. What a killed server left in the cache dir for a
         version (training work dirs, model copies of versions not started again)
@@ -114,6 +118,7 @@ class ModelService:
             self.versions[version.project][version.version] = version
             self._last_status[version.arn] = version.status
         restarted: list[VersionRecord] = []
+        retrain: list[tuple[bool, VersionRecord]] = []  # (was it running, version)
         for version in self._all_versions():
             if version.status == VersionStatus.DELETING:
                 # Never written by this server (a delete removes the object), but a
@@ -125,11 +130,10 @@ class ModelService:
                 log.info("version.deleted", arn=version.arn, after_restart=True)
                 continue
             if version.status == VersionStatus.TRAINING_IN_PROGRESS:
-                version.status = VersionStatus.TRAINING_FAILED
-                version.status_message = RESTARTED_DURING_TRAINING
-                version.training_end_at = version.training_end_at or now_epoch()
-                await self.save_version(version)
                 await self.training.remove_work_dirs(version)
+                was_running = version.training_started_at is not None
+                if await self._retrain(version):
+                    retrain.append((was_running, version))
             elif version.status == VersionStatus.STOPPING:
                 version.status = VersionStatus.STOPPED
                 version.status_message = "The model is stopped."
@@ -143,12 +147,52 @@ class ModelService:
             await self.host.forget(version)  # no model runs: drop a copy left behind
         for version in restarted:
             self.host.start(version)
+        # the runs cut while running get the slots first, then the queue in its order
+        retrain.sort(key=lambda item: (not item[0], item[1].created_at))
+        for _, version in retrain:
+            self.training.submit(version)
         log.info(
             "state.loaded",
             projects=len(self.projects),
             versions=sum(len(v) for v in self.versions.values()),
             restarting=len(restarted),
+            retraining=len(retrain),
         )
+
+    async def _retrain(self, version: VersionRecord) -> bool:
+        """Queue an interrupted training again from scratch (True), or fail it (False).
+
+        It stays TRAINING_IN_PROGRESS with the same manifests, output and budget
+        (the record's), queued with a note saying so. Only runs that had started
+        count against ``max_training_attempts``; a version whose last allowed run
+        was cut, or whose record predates the recorded budget (an older server
+        wrote it), ends TRAINING_FAILED.
+        """
+        limit = self.settings.max_training_attempts
+        cut = version.training_attempts
+        if version.training_budget is None or cut >= limit:
+            version.status = VersionStatus.TRAINING_FAILED
+            version.status_message = (
+                RESTARTED_DURING_TRAINING
+                if version.training_budget is None
+                else interrupted_message(cut, limit)
+            )
+            version.training_end_at = version.training_end_at or now_epoch()
+            await self.save_version(version)
+            log.warning(
+                "training.not_restarted",
+                arn=version.arn,
+                attempts=cut,
+                status_message=version.status_message,
+            )
+            return False
+        note = REQUEUED_NOTE if cut == 0 else restart_note(cut + 1, limit)
+        version.status_message = f"{QUEUED_MESSAGE}; {note}"
+        version.progress = None
+        version.training_started_at = None  # set again when the new run starts
+        await self.save_version(version)
+        log.info("training.restarted", arn=version.arn, attempt=cut + 1, limit=limit)
+        return True
 
     async def shutdown(self) -> None:
         await self.training.shutdown()
@@ -309,6 +353,7 @@ class ModelService:
             autocreate_test=autocreate,
             version_description=req.get("VersionDescription"),
             kms_key_id=req.get("KmsKeyId"),
+            training_budget=budget_from(self.settings),
         )
         self.versions[project.name][name] = record
         try:

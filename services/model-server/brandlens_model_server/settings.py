@@ -72,6 +72,15 @@ class ModelServerSettings(BaseSettings):
         10.0, ge=0, le=120, description="After SIGTERM, how long a training process may take to end"
     )
     training_seed: int = Field(0, ge=0, description="Seed handed to the training process")
+    max_training_attempts: int = Field(
+        3,
+        ge=1,
+        le=100,
+        description=(
+            "Runs a version gets when model-server restarts interrupt its training: a new "
+            "server trains it again from scratch until this many runs were cut, then fails it"
+        ),
+    )
 
     # -- inference -------------------------------------------------------------
     runtime_module: str = Field(

@@ -15,6 +15,11 @@ others wait for a slot (still TRAINING_IN_PROGRESS, StatusMessage
    reached the time limit before its step budget says so in its StatusMessage;
 4. a process that runs past its budget plus a grace, or is still running at
    shutdown, gets SIGTERM, then SIGKILL after ``training_stop_grace_seconds``.
+
+The budget (steps, seconds, seed) is the version's own, recorded when it was
+created. A run that a restart interrupted is started again from scratch by the
+next server (``ModelService.recover``): a new work dir, the full budget, and a
+StatusMessage that says which attempt it is.
 """
 
 from __future__ import annotations
@@ -34,7 +39,14 @@ from typing import Any
 
 from brandlens_core.aws import Client
 from brandlens_core.logging import get_logger
-from brandlens_model_server.records import S3Location, VersionRecord, VersionStatus, now_epoch
+from brandlens_model_server.records import (
+    S3Location,
+    TrainingBudget,
+    VersionRecord,
+    VersionStatus,
+    now_epoch,
+    restart_note,
+)
 from brandlens_model_server.s3util import prefix_has_objects
 from brandlens_model_server.settings import ModelServerSettings
 
@@ -90,7 +102,7 @@ class TrainingManager:
         """End every training process (SIGTERM, wait, SIGKILL) and the queued ones.
 
         Their records stay TRAINING_IN_PROGRESS in the state; the next start
-        turns them into TRAINING_FAILED (see ``ModelService.recover``).
+        trains them again (see ``ModelService.recover``).
         """
         self._stopping = True
         tasks = list(self._tasks.values())
@@ -107,6 +119,18 @@ class TrainingManager:
             log.info("training.work_dir_removed", arn=record.arn, path=str(path))
             await asyncio.to_thread(shutil.rmtree, path, True)
 
+    def budget_of(self, record: VersionRecord) -> TrainingBudget:
+        """The version's recorded budget; the current settings for a record without one."""
+        return record.training_budget or budget_from(self.settings)
+
+    def message(self, record: VersionRecord, text: str) -> str:
+        """``text``, plus which attempt this is when restarts interrupted earlier runs."""
+        if record.training_attempts <= 1:
+            return text
+        return (
+            f"{text}; {restart_note(record.training_attempts, self.settings.max_training_attempts)}"
+        )
+
     async def _train(self, record: VersionRecord) -> None:
         async with self._slots:
             suffix = uuid.uuid4().hex[:WORK_DIR_SUFFIX_CHARS]
@@ -116,8 +140,9 @@ class TrainingManager:
             started = time.monotonic()
             try:
                 record.training_started_at = now_epoch()
+                record.training_attempts += 1
                 record.progress = 0.0
-                record.status_message = "training: 0%"
+                record.status_message = self.message(record, "training: 0%")
                 await self._save(record)
                 outcome = await self._run(record, work_dir)
             except asyncio.CancelledError:
@@ -163,15 +188,16 @@ class TrainingManager:
         await self._save(record)
 
     def spec_for(self, record: VersionRecord, work_dir: Path) -> dict[str, Any]:
+        budget = self.budget_of(record)
         return {
             "train_manifest_uri": record.train_manifest.uri,
             "test_manifest_uri": record.test_manifest.uri if record.test_manifest else None,
             "autocreate_test_percent": 20,
             "output_uri": record.output_uri,
             "work_dir": str(work_dir),
-            "max_training_seconds": self.settings.max_training_seconds,
-            "max_training_steps": self.settings.max_training_steps,
-            "seed": self.settings.training_seed,
+            "max_training_seconds": budget.max_training_seconds,
+            "max_training_steps": budget.max_training_steps,
+            "seed": budget.seed,
             "server_pid": os.getpid(),
         }
 
@@ -200,17 +226,15 @@ class TrainingManager:
             pid=process.pid,
             spec=self.spec_for(record, work_dir),
         )
-        deadline = (
-            self.settings.max_training_seconds + self.settings.training_deadline_grace_seconds
-        )
+        max_seconds = self.budget_of(record).max_training_seconds
+        deadline = max_seconds + self.settings.training_deadline_grace_seconds
         try:
             result = await asyncio.wait_for(self._follow(record, process), deadline)
         except TimeoutError:
             await self._terminate(process)
             return Outcome(
                 False,
-                f"training took longer than {self.settings.max_training_seconds} seconds "
-                "and was stopped",
+                f"training took longer than {max_seconds} seconds and was stopped",
             )
         except asyncio.CancelledError:
             await asyncio.shield(self._terminate(process))
@@ -249,7 +273,7 @@ class TrainingManager:
                 record.progress = max(0.0, min(1.0, float(progress)))
                 if percent != shown:
                     shown = percent
-                    record.status_message = f"training: {percent}%"
+                    record.status_message = self.message(record, f"training: {percent}%")
                     await self._save(record)
         await process.wait()
         return result
@@ -293,6 +317,14 @@ class TrainingManager:
                 process.kill()
             await process.wait()
         log.info("training.terminated", pid=process.pid, exit_code=process.returncode)
+
+
+def budget_from(settings: ModelServerSettings) -> TrainingBudget:
+    return TrainingBudget(
+        max_training_steps=settings.max_training_steps,
+        max_training_seconds=settings.max_training_seconds,
+        seed=settings.training_seed,
+    )
 
 
 def _completed_message(result: dict[str, Any]) -> str:
