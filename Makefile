@@ -82,6 +82,7 @@ bench: install
 	$(BIN)/python bench/inferer.py
 	$(BIN)/python bench/cost.py
 	$(BIN)/python bench/load.py
+	$(BIN)/python bench/persistence.py
 
 ## make images: build every service image (needs a Docker engine), tagged brandlens-<service>:$(TAG)
 TAG      ?= dev

@@ -10,7 +10,10 @@ the same model on the same frames (one at a time, and 16 at once as the inferer 
 Checks on the way: every job COMPLETED, every frame of every video once, DLQs empty;
 exits 1 otherwise. Writes bench/results/load.json.
 
-    python bench/load.py [--images 200] [--videos 5] [--video-seconds 20]
+    python bench/load.py [--images 200] [--videos 5] [--video-seconds 20] [--no-persist]
+
+``--no-persist`` runs moto without a state dir (no journal of S3/DynamoDB/SQS changes);
+bench/persistence.py runs this bench both ways to measure what keeping the state costs.
 """
 
 from __future__ import annotations
@@ -59,6 +62,16 @@ def tree_rss_bytes(pid: int) -> int:
     return total
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` itself, from /proc."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def make_images(directory: Path, count: int, brands: list[Any]) -> list[Path]:
     """``count`` distinct JPEGs: frames of synthetic brand videos (backgrounds, distractors,
     logos moving), 640x360."""
@@ -86,6 +99,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     from tests.pipeline import BASE_PROJECT, analysis_video, trained_fleet
 
     from brandlens_cli.embedded import LOCAL_CREDENTIALS
+    from brandlens_cli.persist import size_of
     from brandlens_core.aws import AwsClients
     from brandlens_core.events import Purpose
     from brandlens_core.jobs import JobStatus
@@ -94,7 +108,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     os.environ.update(LOCAL_CREDENTIALS)
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     work = Path(tempfile.mkdtemp(prefix="brandlens-load-"))
-    async with trained_fleet(work / "state", work / "media", stack_name="load") as fleet:
+    persist = getattr(args, "persist", True)
+    async with trained_fleet(
+        work / "state", work / "media", stack_name="load", persist=persist
+    ) as fleet:
         print(f"stack up and base model trained in {fleet.timings['base_model_seconds']:.0f}s")
         made = time.monotonic()
         images, videos = await asyncio.gather(
@@ -124,6 +141,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         )
         drop_seconds = time.monotonic() - dropped
         pids = {n: p.process.pid for n, p in fleet.stack.processes.items() if p.process}
+        moto_process = fleet.stack.moto._process if fleet.stack.moto else None
+        moto_pid = moto_process.pid if moto_process else 0
+        moto_cpu_at_drop = cpu_seconds(moto_pid)
         peak_rss: Counter[str] = Counter()
         timeline: list[dict[str, Any]] = []
         last_terminal = dropped
@@ -146,6 +166,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 break
             await asyncio.sleep(1.0)
         drain_seconds = last_terminal - dropped
+        moto_cpu = cpu_seconds(moto_pid) - moto_cpu_at_drop
         statuses = Counter(j.status.value for j in jobs)
         frames = 0
         problems: dict[str, list[str]] = {}
@@ -172,8 +193,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             if j.status is JobStatus.COMPLETED and str(j.media.get("kind")) != "video"
         ][:64]
         settings = AwsSettings(
-            endpoint_url=fleet.stack.endpoint_url,  # type: ignore[arg-type]
-            rekognition_endpoint_url=fleet.stack.model_server_url,  # type: ignore[arg-type]
+            endpoint_url=fleet.stack.endpoint_url,
+            rekognition_endpoint_url=fleet.stack.model_server_url,
             max_attempts=1,
         )
         async with AwsClients(settings, services=("rekognition",)) as clients:
@@ -209,9 +230,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
             await asyncio.gather(*(bounded(k) for k in keys * 2))
             concurrent = 2 * len(keys) / (time.monotonic() - t0)
+        state_bytes = size_of(fleet.stack.aws_state_dir) if persist else 0
 
     throughput = frames / drain_seconds if drain_seconds > 0 else 0.0
     return {
+        "persist": persist,
         "images": len(images),
         "videos": len(videos),
         "video_seconds_each": args.video_seconds,
@@ -229,6 +252,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         },
         "pipeline_over_bare_16": round(throughput / concurrent, 3) if concurrent else None,
         "peak_rss_mb": {n: round(b / 2**20) for n, b in sorted(peak_rss.items())},
+        "base_model_seconds": round(fleet.timings["base_model_seconds"], 1),
+        "moto_cpu_seconds_in_drain": round(moto_cpu, 2),
+        "state_bytes_on_disk": state_bytes,
         "dlq": dlq,
         "frame_problems": problems,
         "timeline": timeline,
@@ -266,6 +292,8 @@ def show(r: dict[str, Any]) -> None:
         + ", ".join(f"{n} {mb}" for n, mb in r["peak_rss_mb"].items())
     )
     print(f"DLQs: {r['dlq'] or 'empty'}; frame problems: {r['frame_problems'] or 'none'}")
+    state = f"{r['state_bytes_on_disk'] / 2**20:.1f} MB on disk" if r["persist"] else "not kept"
+    print(f"moto CPU during the drain: {r['moto_cpu_seconds_in_drain']} s; AWS state: {state}")
 
 
 def main() -> int:
@@ -274,6 +302,12 @@ def main() -> int:
     parser.add_argument("--videos", type=int, default=5)
     parser.add_argument("--video-seconds", type=float, default=20.0)
     parser.add_argument("--timeout-seconds", type=float, default=1800.0)
+    parser.add_argument(
+        "--no-persist",
+        dest="persist",
+        action="store_false",
+        help="moto without a state dir (the AWS state is not kept)",
+    )
     args = parser.parse_args()
     result = asyncio.run(run(args))
     show(result)

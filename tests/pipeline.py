@@ -239,13 +239,17 @@ async def trained_fleet(
     brands: int = 2,
     training_seconds: float = 12.0,
     timeout_seconds: float = 300.0,
+    persist: bool = True,
 ) -> AsyncIterator[Fleet]:
-    """Every service up, project :data:`BASE_PROJECT` trained; stops everything on exit."""
+    """Every service up, project :data:`BASE_PROJECT` trained; stops everything on exit.
+
+    ``persist=False`` runs moto without a state dir (bench/persistence.py's baseline)."""
     chosen = default_brands(brands)
     stack = EmbeddedStack(
         stack_name=stack_name,
         state_dir=state_dir,
         extra_env=FLEET_ENV | (extra_env or {}),
+        persist=persist,
     )
     started = time.monotonic()
     video, _ = await asyncio.gather(
