@@ -17,8 +17,9 @@ whole new state of one thing (an S3 key with all its versions, a DynamoDB item, 
 message), never a delta, so replaying a record twice is harmless and the journal can be
 replayed over a newer snapshot (a crash between writing the snapshot and truncating the
 journal). A line is written to the OS before the request that caused it is answered:
-a killed process loses nothing it acknowledged. The journal and new blobs are fsynced
-every ``sync_interval`` seconds: a power loss loses at most that much. On load a torn
+a killed process loses nothing it acknowledged. The journal is fsynced every
+``sync_interval`` seconds: a power loss loses at most that much. A body is fsynced
+before the record naming it is written, so no record outlives its body. On load a torn
 last line is dropped (the write the crash interrupted); a bad line anywhere else, a
 snapshot without its trailer or a blob whose bytes do not match its name is refused
 with a message, never silently misread.
@@ -128,7 +129,6 @@ class Store:
     records: dict[str, dict[str, Any]] = field(default_factory=dict)
     _journal: IO[bytes] | None = None
     _lock: threading.RLock = field(default_factory=threading.RLock)
-    _unsynced_blobs: list[Path] = field(default_factory=list)
     _pending_blobs: set[str] = field(default_factory=set)  # stored, record not yet appended
     _dirty: bool = False
     appended: int = 0
@@ -267,19 +267,25 @@ class Store:
     # -- writing -------------------------------------------------------------
 
     def put_blob(self, data: bytes) -> str:
-        """Store an object body; returns its name (sha256)."""
+        """Store an object body durably (fsynced with its directory entry) before any
+        record names it, so that no power cut leaves a record without its body; returns
+        its name (sha256). About 1.3 ms more than an unsynced write here."""
         digest = hashlib.sha256(data).hexdigest()
         path = self.blob_path(digest)
         with self._lock:
             self._pending_blobs.add(digest)  # compaction must not delete it meanwhile
         if path.exists() and path.stat().st_size == len(data):
             return digest
-        path.parent.mkdir(exist_ok=True)
+        if not path.parent.exists():
+            path.parent.mkdir(exist_ok=True)
+            _fsync_dir(self.blob_dir)
         tmp = path.with_name(f"{digest}.{threading.get_ident()}.tmp")
-        tmp.write_bytes(data)
+        with tmp.open("wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
         tmp.replace(path)
-        with self._lock:
-            self._unsynced_blobs.append(path)
+        _fsync_dir(path.parent)
         return digest
 
     def blob_path(self, digest: str) -> Path:
@@ -317,16 +323,8 @@ class Store:
     def sync(self) -> None:
         """Make what was appended durable (fsync); called every ``sync_interval``."""
         with self._lock:
-            blobs, self._unsynced_blobs = self._unsynced_blobs, []
             dirty, self._dirty = self._dirty, False
             journal = self._journal
-        for path in blobs:
-            with contextlib.suppress(FileNotFoundError):
-                fd = os.open(path, os.O_RDONLY)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
         if dirty and journal is not None:
             with contextlib.suppress(ValueError):  # closed meanwhile
                 os.fsync(journal.fileno())
