@@ -279,6 +279,14 @@ class MarkerWriter:
             with contextlib.suppress(asyncio.CancelledError):
                 await self.task
 
+    async def fresh_ack(self, timeout: float = 30.0) -> None:
+        """Until a write is acknowledged after this call (then the crash follows at once)."""
+        seen = sum(len(a) for a in self.acked.values())
+        deadline = time.monotonic() + timeout
+        while sum(len(a) for a in self.acked.values()) == seen:
+            assert time.monotonic() < deadline, "the marker writer stopped writing"
+            await asyncio.sleep(0.001)
+
     def last_ack(self) -> float:
         return max(acked[-1][1] for acked in self.acked.values())
 
@@ -443,6 +451,7 @@ async def test_state_survives_a_clean_restart_and_a_crash(
             served = await served_status(stack, training)
             assert served is not None
             assert served["Status"] == "TRAINING_IN_PROGRESS", served
+            await writer.fresh_ack()  # a loaded machine slows the writer: crash right after
             crashed_at = time.monotonic()
             await stack.crash()
             running = None

@@ -331,18 +331,21 @@ class EmbeddedStack:
                         self.api_key, _ = await keys.create("local stack", admin=True)
                         self.state_dir.mkdir(parents=True, exist_ok=True)
                         _write_private(self.api_key_file, f"{self.api_key}\n")
+        ports = self._ports()
         if "ingest" in self.services:
-            self.api_port = self.api_port or free_port()
+            self.api_port = self.api_port or ports.take("api")
         if "model-server" in self.services:
-            self.model_server_port = free_port()
+            self.model_server_port = ports.take("model-server")
         if self.label_studio:
             from brandlens_cli.labelstudio import LabelStudioServer
 
             server = LabelStudioServer.persistent(self.state_dir / "label-studio")
             server.log_path = self.state_dir / "logs" / "label-studio.log"
+            server.port = server.port or ports.take("label-studio")
             await asyncio.to_thread(server.start)
             self.label_studio_server = server
-            self.labeler_webhook_port = free_port()
+            self.labeler_webhook_port = ports.take("labeler-webhook")
+        ports.save()
         for name in self.services:
             proc = ServiceProcess(
                 name=name,
@@ -354,6 +357,20 @@ class EmbeddedStack:
             self.processes[name] = proc
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.state_file.write_text(json.dumps(self.describe(), indent=2))
+
+    def _ports(self) -> _Ports:
+        """Loopback ports of an earlier start, kept while free (persist), else free ones.
+
+        With kept state the REST API's URL stays the same across restarts, and so do the
+        addresses Label Studio holds (its webhooks to the labeler).
+        """
+        path = self.state_dir / "ports.json" if self.persist else None
+        saved: dict[str, int] = {}
+        if path is not None:
+            with contextlib.suppress(FileNotFoundError, ValueError, AttributeError):
+                loaded = json.loads(path.read_text())
+                saved = {str(k): int(v) for k, v in loaded.items() if isinstance(v, int)}
+        return _Ports(path, saved)
 
     async def _saved_api_key(self, keys: ApiKeyStore) -> str | None:
         """The admin key of an earlier start, if the restored state still honours it."""
@@ -445,6 +462,39 @@ class EmbeddedStack:
             state = json.loads(self.state_file.read_text())
             if state.get("pid") == os.getpid():
                 self.state_file.unlink()
+
+
+@dataclass
+class _Ports:
+    path: Path | None
+    saved: dict[str, int]
+    chosen: dict[str, int] = field(default_factory=dict)
+
+    def take(self, name: str) -> int:
+        port = self.saved.get(name)
+        if port is None or not 1024 <= port <= 65535 or not port_is_free(port):
+            port = free_port()
+        self.chosen[name] = port
+        return port
+
+    def save(self) -> None:
+        if self.path is not None and self.chosen:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_name(self.path.name + ".tmp")
+            tmp.write_text(json.dumps(self.saved | self.chosen, indent=2) + "\n")
+            tmp.replace(self.path)
+
+
+def port_is_free(port: int) -> bool:
+    """Nothing listens on 127.0.0.1:port: our servers (which set SO_REUSEADDR, as this
+    check does) can bind it now, also while the last start's connections linger."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def _state_error(log_path: Path | None) -> str | None:

@@ -15,7 +15,6 @@ import logging
 import mimetypes
 import os
 import signal
-import socket
 import sys
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
@@ -40,7 +39,7 @@ from rich.progress import (
 from rich.status import Status
 from rich.table import Table
 
-from brandlens_cli.embedded import EmbeddedStack, read_local_state
+from brandlens_cli.embedded import EmbeddedStack, port_is_free, read_local_state
 from brandlens_cli.persist import size_of
 from brandlens_cli.target import (
     NoTargetError,
@@ -488,7 +487,7 @@ def up(port: int, stack_name: str, label_studio: bool, fresh: bool, state_dir: P
         moved = move_state_aside(state_dir)
         if moved is not None:
             console.print(f"the saved state was moved to {moved}; starting empty")
-    if port and not _port_is_free(port):
+    if port and not port_is_free(port):
         raise click.ClickException(
             f"port {port} is in use on 127.0.0.1; pick another with --port (0 = any free port)"
         )
@@ -546,15 +545,6 @@ def _human_bytes(n: int) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{n} B"
-
-
-def _port_is_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 async def _up(stack: EmbeddedStack) -> int:

@@ -273,7 +273,7 @@ async def deploy(clients: AwsClients, spec: StackSpec) -> dict[str, str]:
         )
     for table in spec.tables:
         await _deploy_table(clients, names.table(table.logical), table)
-    log.info("stack.deployed", stack=names.stack_name, bus_arn=bus_arn)
+    log.info("stack.deployed", stack_name=names.stack_name, bus_arn=bus_arn)
     return queue_urls
 
 
