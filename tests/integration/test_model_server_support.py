@@ -8,7 +8,8 @@ contracts of ../../services/model-server/CONTRACT.md:
 
 - ``fake_trainer`` (§1): run as ``python -m fake_trainer --spec SPEC.json`` by
   the server; its behaviour is chosen by a ``fake-trainer`` key in the first
-  line of the training manifest (``complete``, ``fail``, ``crash``, ``wait``).
+  line of the training manifest (``complete``, ``fail``, ``crash``, ``wait``, and
+  ``steady``: progress from 0.1 to 1.0 at an even rate over ``seconds``, with steps).
 - ``fake_runtime`` (§2): ``Detector.load(dir)`` reads ``meta.json``; ``detect``
   decodes the image with Pillow and boxes its pure red pixels.
 """
@@ -93,7 +94,16 @@ FAKE_TRAINER = textwrap.dedent(
             print("Traceback (most recent call last):", file=sys.stderr)
             print("RuntimeError: CUDA out of memory", file=sys.stderr)
             return 1
-        emit({"progress": 0.42, "epoch": 3, "val_map50": 0.81})
+        if mode == "steady":  # an even rate: the server can predict the end
+            seconds, began = float(directive["seconds"]), time.monotonic()
+            while (elapsed := time.monotonic() - began) < seconds:
+                if os.getppid() != parent:
+                    return 1
+                fraction = 0.1 + 0.9 * elapsed / seconds
+                emit({"progress": fraction, "steps": int(fraction * 1000), "max_steps": 1000})
+                time.sleep(0.2)
+        else:
+            emit({"progress": 0.42, "epoch": 3, "val_map50": 0.81})
         if mode == "wait":
             release = directive["release_key"]
             while True:

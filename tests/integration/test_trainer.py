@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from tests.integration.test_model_server_support import (
     ModelServerHarness,
     put_dataset,
     rekognition,
+    version_status,
 )
 from tests.support import RunningWorker, Stack, eventually, fast_worker_settings, start_service
 
@@ -182,3 +184,71 @@ async def test_a_killed_trainer_resumes_the_same_version(
         )
     assert len(versions["ProjectVersionDescriptions"]) == 1
     assert len(await stack.events_of("ModelTrained")) == 1
+
+
+TRAINING_SECONDS = 33  # ends past the old backoff's first look (30 s), 40 s before its second
+
+
+async def test_a_trained_model_is_promoted_within_30_s_of_its_end(
+    stack: Stack, server: ModelServerProcess
+) -> None:
+    """Issue 19: with the default poll settings the trainer looks just after the end the
+    model-server's progress predicts, so the version is current <= 30 s after the server's
+    TrainingEndTimestamp. The old backoff (30 s x1.5) looked at 30 s and 75 s: ~40 s late."""
+    settings = TrainerSettings()  # the defaults are the claim
+    projects = ProjectStore(stack.clients.dynamodb, stack.names.table("projects"))
+    models = ModelStore(projects)
+    async with rekognition(server, max_attempts=3) as client:
+        worker = RunningWorker(
+            await create_worker(
+                stack.clients, stack.names, settings, fast_worker_settings(), rekognition=client
+            )
+        )
+        try:
+            event = await dataset_event(
+                stack, "soon", "ds-00000s", {"mode": "steady", "seconds": TRAINING_SECONDS}
+            )
+            await send(stack, event)
+            seen: dict[str, Any] = {}
+
+            async def predicted() -> bool:  # the model-server says when it should end
+                model = await models.get("soon", "ds-00000s")
+                if model is None or model.project_arn is None:
+                    return False
+                described = await version_status(client, model.project_arn, "ds-00000s")
+                seen["message"] = described.get("StatusMessage", "")
+                return "s left" in seen["message"]
+
+            await eventually(predicted, timeout=30, interval=0.5, message="an ETA")
+            assert seen["message"].startswith("training: ")
+            assert "(step " in seen["message"]
+
+            async def promoted() -> float | None:  # when this test sees it current
+                project = await projects.find_project("soon")
+                if project is None or project.current_model_arn is None:
+                    return None
+                return time.time()
+
+            seen_at = await eventually(
+                promoted, timeout=TRAINING_SECONDS + 90, interval=0.2, message="promoted"
+            )
+            model = await models.get("soon", "ds-00000s")
+            assert model is not None
+            assert model.project_arn is not None
+            described = await version_status(client, model.project_arn, "ds-00000s")
+        finally:
+            await worker.stop()
+    assert described["Status"] == "TRAINING_COMPLETED"
+    ended = described["TrainingEndTimestamp"].timestamp()  # botocore parses it
+    print(f"promotion seen by the test {seen_at - ended:.2f} s after the training ended, "
+          f"recorded {model.promoted_at}, looks: {model.poll_seq}")  # fmt: skip
+    # what a user sees: current <= 30 s after the end (the test looks every 0.2 s)
+    assert 0 <= seen_at - ended <= 30.5, seen_at - ended
+    # what the trainer recorded: promotion follows the server's completion, within 30 s
+    assert model.promoted
+    assert model.promoted_at is not None
+    gap = model.promoted_at.timestamp() - ended
+    print(f"promotion delay: {gap:.2f} s")
+    assert 0 <= gap <= 30, gap
+    # not a poll every second: the first look, a few closer ones, one just after the end
+    assert 2 <= model.poll_seq <= 6, model.poll_seq

@@ -6,6 +6,7 @@ import asyncio
 import sys
 import uuid
 import webbrowser
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -15,10 +16,11 @@ from rich.table import Table
 from brandlens_cli import main as m
 from brandlens_cli.target import Target
 from brandlens_core.aws import AwsClients
+from brandlens_core.events import utc_now
 from brandlens_core.jobs import JobNotFoundError, JobStore, ResultsState, results_state
 from brandlens_core.projects import ConflictError, ProjectNotFoundError, ProjectStore
 from brandlens_trainer.handler import Command
-from brandlens_trainer.models import ModelStore, ModelVersion, retrain_version_name
+from brandlens_trainer.models import ModelStatus, ModelStore, ModelVersion, retrain_version_name
 
 
 @click.command("train")
@@ -148,28 +150,51 @@ async def _models(target: Target, project: str, pin: str | None, unpin: bool) ->
     return 0
 
 
-def model_note(v: ModelVersion, *, current: bool, pinned: bool) -> str:
+def model_note(v: ModelVersion, *, current: bool, pinned: bool, now: datetime | None = None) -> str:
     """What holds for a version today, in words: the trainer's promotion note is what held
-    when it was trained ("no current version" on what is now the current one)."""
+    when it was trained ("no current version" on what is now the current one); for a
+    version in training, its progress, predicted end and the trainer's next look."""
     if v.reason:
         return v.reason
+    if v.status is ModelStatus.TRAINING:
+        return training_note(v, now or utc_now())
+    since = f", {m._when(v.promoted_at)}" if v.promoted_at else ""
     if v.promoted is None:
         note = ""
     elif current and pinned:
         note = "pinned as the current version"
     elif current and v.promoted:
         note = (
-            "current since it was trained (no version was current then)"
+            f"current since it was trained{since} (no version was current then)"
             if v.promotion_note == "no current version"
-            else f"current since it was trained ({v.promotion_note})"
+            else f"current since it was trained{since} ({v.promotion_note})"
         )
     elif current:
         note = f"current (not promoted when trained: {v.promotion_note})"
     elif v.promoted:
-        note = "promoted when trained; another version is current now"
+        note = f"promoted when trained{since}; another version is current now"
     else:
         note = f"not promoted ({v.promotion_note})"
     return "; ".join(part for part in (note, v.warning or "") if part)
+
+
+def training_note(v: ModelVersion, now: datetime) -> str:
+    """``training 42 %, expected to end 12:01:40 (in 95 s); next look 12:01:43``."""
+    parts = [
+        "training" if v.progress is None else f"training {v.progress * 100:.0f} %",
+    ]
+    if v.expected_end_at is not None:
+        left = (v.expected_end_at - now).total_seconds()
+        parts[0] += (
+            f", expected to end {m._when(v.expected_end_at)} (in {left:.0f} s)"
+            if left >= 0
+            else f", past its predicted end ({m._when(v.expected_end_at)})"
+        )
+    elif v.next_look_at is not None and v.progress is None:
+        parts[0] += " (the service reports no progress)"
+    if v.next_look_at is not None:
+        parts.append(f"next look {m._when(v.next_look_at)}")
+    return "; ".join(parts)
 
 
 def _f(value: float | None) -> str:

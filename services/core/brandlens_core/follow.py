@@ -11,7 +11,8 @@ loses the chain nor doubles it.
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from brandlens_core.aws import Client
 from brandlens_core.projects import ConflictError, ProjectStore
@@ -25,10 +26,19 @@ def backoff_delay(seq: int, first_seconds: float, max_seconds: float, factor: fl
     return int(min(delay, max_seconds, SQS_MAX_DELAY_SECONDS))
 
 
-async def claim_next(store: ProjectStore, project: str, item: str, seq: int) -> bool:
-    """Move the row's ``poll_seq`` from ``seq - 1`` to ``seq``; False if another did."""
+async def claim_next(
+    store: ProjectStore,
+    project: str,
+    item: str,
+    seq: int,
+    fields: Mapping[str, Any] | None = None,
+) -> bool:
+    """Move the row's ``poll_seq`` from ``seq - 1`` to ``seq`` (writing ``fields`` with it,
+    in the same conditional write); False if another did."""
     try:
-        await store.update(project, item, {"poll_seq": seq}, when={"poll_seq": seq - 1})
+        await store.update(
+            project, item, {**(fields or {}), "poll_seq": seq}, when={"poll_seq": seq - 1}
+        )
     except ConflictError:
         return False
     return True
@@ -64,8 +74,15 @@ async def schedule(
     first_seconds: float,
     max_seconds: float,
     resend: bool = False,
+    delay_seconds: int | None = None,
+    fields: Mapping[str, Any] | None = None,
 ) -> None:
-    """Claim poll ``seq`` on a projects-table row (unless re-sending it) and send it delayed."""
-    if not resend and not await claim_next(store, project, item, seq):
+    """Claim poll ``seq`` on a projects-table row (unless re-sending it) and send it delayed:
+    by ``delay_seconds`` when the caller chose (e.g. from a predicted end), else by the
+    backoff. ``fields`` are written with the claim (not on a re-send)."""
+    if not resend and not await claim_next(store, project, item, seq, fields):
         return
-    await send_delayed(sqs, queue_url, body, backoff_delay(seq, first_seconds, max_seconds))
+    delay = (
+        backoff_delay(seq, first_seconds, max_seconds) if delay_seconds is None else delay_seconds
+    )
+    await send_delayed(sqs, queue_url, body, delay)

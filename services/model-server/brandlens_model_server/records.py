@@ -172,6 +172,11 @@ class VersionRecord(BaseModel):
     training_end_at: float | None = None
     billable_training_seconds: int | None = None
     progress: float | None = None
+    expected_end_at: float | None = Field(
+        None,
+        description="When the running training should end (epoch), from its progress rate; "
+        "shown as 'about N s left' in StatusMessage",
+    )
     f1_score: float | None = None
     evaluation_summary: S3Location | None = None
     train_manifest_used: S3Location | None = None
@@ -196,6 +201,24 @@ class VersionRecord(BaseModel):
             base += "/"
         return f"{base}{self.project}/{self.version}/"
 
+    def status_message_at(self, now: float) -> str | None:
+        """StatusMessage as of ``now``: a running training's ``training: 42% (step 840/2000)``
+        gets ``, about 95 s left`` (before any restart note) once its end can be predicted.
+
+        Rekognition has no progress field; this keeps the AWS shape and says it in words.
+        """
+        message = self.status_message
+        if (
+            message is None
+            or self.status is not VersionStatus.TRAINING_IN_PROGRESS
+            or self.expected_end_at is None
+            or not message.startswith("training: ")
+        ):
+            return message
+        head, sep, tail = message.partition("; ")
+        left = max(0, round(self.expected_end_at - now))
+        return f"{head}, about {left} s left{sep}{tail}"
+
     def describe(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "ProjectVersionArn": self.arn,
@@ -203,8 +226,9 @@ class VersionRecord(BaseModel):
             "Status": self.status.value,
             "OutputConfig": {"S3Bucket": self.output_bucket, "S3KeyPrefix": self.output_prefix},
         }
-        if self.status_message:
-            out["StatusMessage"] = self.status_message
+        message = self.status_message_at(time.time())
+        if message:
+            out["StatusMessage"] = message
         if self.min_inference_units is not None:
             out["MinInferenceUnits"] = self.min_inference_units
         if self.max_inference_units is not None:

@@ -189,6 +189,7 @@ class ModelService:
         note = REQUEUED_NOTE if cut == 0 else restart_note(cut + 1, limit)
         version.status_message = f"{QUEUED_MESSAGE}; {note}"
         version.progress = None
+        version.expected_end_at = None
         version.training_started_at = None  # set again when the new run starts
         await self.save_version(version)
         log.info("training.restarted", arn=version.arn, attempt=cut + 1, limit=limit)

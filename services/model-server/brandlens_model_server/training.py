@@ -9,7 +9,10 @@ others wait for a slot (still TRAINING_IN_PROGRESS, StatusMessage
 2. starts ``<training_python> -m <training_module> --spec SPEC.json`` as an
    asyncio subprocess in its own session (the server stays responsive; only
    the server signals it), stdout piped, stderr to ``train.log`` in the work dir;
-3. reads the JSON lines: ``progress`` becomes StatusMessage ``training: 42%``;
+3. reads the JSON lines: ``progress`` becomes StatusMessage ``training: 42%`` (with
+   ``(step 840/2000)`` when the line says its step); once progress has advanced for
+   :data:`MIN_ESTIMATE_SECONDS`, its rate predicts the end (``expected_end_at``, capped
+   by the time limit), which DescribeProjectVersions renders as ``, about 95 s left``;
    the final ``result`` line decides TRAINING_COMPLETED (with EvaluationResult)
    or TRAINING_FAILED (with the process's message); a completed run that
    reached the time limit before its step budget says so in its StatusMessage;
@@ -57,6 +60,7 @@ COMPLETED_MESSAGE = "The model is ready to run."
 STDOUT_LINE_LIMIT_BYTES = 1024 * 1024
 STDERR_TAIL_BYTES = 4096
 WORK_DIR_SUFFIX_CHARS = 8  # work dir: cache_dir/training/<project>-<version>-<hex>
+MIN_ESTIMATE_SECONDS = 5.0  # progress observed for less than this predicts no end
 
 Save = Callable[[VersionRecord], Awaitable[None]]
 
@@ -142,6 +146,7 @@ class TrainingManager:
                 record.training_started_at = now_epoch()
                 record.training_attempts += 1
                 record.progress = 0.0
+                record.expected_end_at = None
                 record.status_message = self.message(record, "training: 0%")
                 await self._save(record)
                 outcome = await self._run(record, work_dir)
@@ -226,7 +231,8 @@ class TrainingManager:
             pid=process.pid,
             spec=self.spec_for(record, work_dir),
         )
-        max_seconds = self.budget_of(record).max_training_seconds
+        budget = self.budget_of(record)
+        max_seconds = budget.max_training_seconds
         deadline = max_seconds + self.settings.training_deadline_grace_seconds
         try:
             result = await asyncio.wait_for(self._follow(record, process), deadline)
@@ -251,6 +257,8 @@ class TrainingManager:
         assert process.stdout is not None
         result: dict[str, Any] | None = None
         shown = -1
+        origin: tuple[float, float] | None = None  # (epoch, progress) of the first step line
+        budget = self.budget_of(record)
         while True:
             try:
                 raw = await process.stdout.readline()
@@ -271,9 +279,26 @@ class TrainingManager:
             if isinstance(progress, int | float) and not isinstance(progress, bool):
                 percent = max(0, min(100, int(progress * 100)))
                 record.progress = max(0.0, min(1.0, float(progress)))
+                now = now_epoch()
+                if origin is None and record.progress > 0:
+                    origin = (now, record.progress)
                 if percent != shown:
                     shown = percent
-                    record.status_message = self.message(record, f"training: {percent}%")
+                    record.expected_end_at = expected_end(
+                        origin,
+                        now,
+                        record.progress,
+                        record.training_started_at,
+                        budget.max_training_seconds,
+                    )
+                    record.status_message = self.message(
+                        record,
+                        progress_text(
+                            percent,
+                            line.get("steps"),
+                            line.get("max_steps", budget.max_training_steps),
+                        ),
+                    )
                     await self._save(record)
         await process.wait()
         return result
@@ -317,6 +342,39 @@ class TrainingManager:
                 process.kill()
             await process.wait()
         log.info("training.terminated", pid=process.pid, exit_code=process.returncode)
+
+
+def progress_text(percent: int, steps: object, max_steps: object) -> str:
+    """``training: 42%``, with ``(step 840/2000)`` when the progress line names both."""
+    text = f"training: {percent}%"
+    if _count(steps) and _count(max_steps):
+        text += f" (step {steps}/{max_steps})"
+    return text
+
+
+def _count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def expected_end(
+    origin: tuple[float, float] | None,
+    now: float,
+    progress: float,
+    started_at: float | None,
+    max_seconds: float,
+) -> float | None:
+    """When a training at ``progress`` (0-1) ``now`` should end, at the rate it has advanced
+    since ``origin`` (the first line past 0: image loading reports 0); None until it has
+    advanced for :data:`MIN_ESTIMATE_SECONDS`. Never past the time limit's stop."""
+    if progress >= 1.0:
+        return now
+    if origin is None or now - origin[0] < MIN_ESTIMATE_SECONDS or progress <= origin[1]:
+        return None
+    rate = (progress - origin[1]) / (now - origin[0])
+    end = now + (1.0 - progress) / rate
+    if started_at is not None:
+        end = min(end, started_at + max_seconds)
+    return round(max(end, now), 3)
 
 
 def budget_from(settings: ModelServerSettings) -> TrainingBudget:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
@@ -39,10 +40,11 @@ from brandlens_core.events import (
     parse_event,
     utc_now,
 )
-from brandlens_core.follow import poll_action, schedule
+from brandlens_core.follow import backoff_delay, poll_action, schedule
 from brandlens_core.logging import get_logger
 from brandlens_core.projects import PROJECT_RE, ConflictError, Project, ProjectStore
 from brandlens_core.publisher import EventPublisher
+from brandlens_trainer.looks import Observation, Plan, plan_next_look
 from brandlens_trainer.models import (
     ModelStatus,
     ModelStore,
@@ -310,14 +312,37 @@ async def _describe(project_arn: str, version: str, ctx: TrainerContext) -> dict
 
 
 async def schedule_follow(
-    model: ModelVersion, seq: int, ctx: TrainerContext, *, resend: bool = False
+    model: ModelVersion,
+    seq: int,
+    ctx: TrainerContext,
+    *,
+    resend: bool = False,
+    plan: Plan | None = None,
 ) -> None:
+    """Claim look ``seq`` and send it, delayed as ``plan`` says (the backoff without one),
+    recording the plan on the row; a re-send keeps the recorded time of that look."""
     command = Command(command="follow", project=model.project, version=model.version, seq=seq)
+    now = utc_now()
+    s = ctx.settings
+    if resend:
+        at = model.next_look_at
+        delay = (
+            max(1, math.ceil((at - now).total_seconds()))
+            if at is not None
+            else backoff_delay(seq, s.poll_interval_seconds, s.poll_max_interval_seconds)
+        )
+        fields = None
+    else:
+        plan = plan or Plan(
+            backoff_delay(seq, s.poll_interval_seconds, s.poll_max_interval_seconds)
+        )
+        delay = plan.delay_seconds
+        fields = plan.fields(now)
     await schedule(
         ctx.projects, model.project, model.item, seq,
         sqs=ctx.sqs, queue_url=ctx.queue_url, body=command.model_dump_json(),
-        first_seconds=ctx.settings.poll_interval_seconds,
-        max_seconds=ctx.settings.poll_max_interval_seconds, resend=resend,
+        first_seconds=s.poll_interval_seconds, max_seconds=s.poll_max_interval_seconds,
+        resend=resend, delay_seconds=delay, fields=fields,
     )  # fmt: skip
 
 
@@ -330,44 +355,64 @@ async def on_follow(model: ModelVersion, seq: int, ctx: TrainerContext) -> None:
     if action != "act":
         return
     try:
-        still_training = await look(model, ctx)
+        plan = await look(model, seq + 1, ctx)
     except TrainingError as exc:
         await fail(model, str(exc), ctx)
         return
-    if still_training:
+    if plan is not None:
         current = await ctx.models.get(model.project, model.version)
         if current is not None and current.status is ModelStatus.TRAINING:
-            await schedule_follow(current, seq + 1, ctx)
+            await schedule_follow(current, seq + 1, ctx, plan=plan)
 
 
-async def look(model: ModelVersion, ctx: TrainerContext) -> bool:
-    """Ask the service how training goes; finish the version when it ended. True: still on."""
+def _plan(model: ModelVersion, seq: int, message: object, ctx: TrainerContext) -> Plan:
+    previous = (
+        Observation(model.progress_seen, model.progress_seen_at)
+        if model.progress_seen is not None and model.progress_seen_at is not None
+        else None
+    )
+    return plan_next_look(
+        now=utc_now(), seq=seq, message=message, previous=previous,
+        first_seconds=ctx.settings.poll_interval_seconds,
+        max_seconds=ctx.settings.poll_max_interval_seconds,
+    )  # fmt: skip
+
+
+async def look(model: ModelVersion, seq: int, ctx: TrainerContext) -> Plan | None:
+    """Ask the service how training goes; finish the version when it ended. While it is
+    still on: when to look again (look ``seq``), from the progress the service reports."""
     if model.project_arn is None or model.version_arn is None:
         raise TrainingError("the version was never created")
     described = await _describe(model.project_arn, model.version, ctx)
     if described is None:
         await fail(model, "the project version has disappeared (deleted?)", ctx)
-        return False
+        return None
     status = str(described.get("Status"))
     message = described.get("StatusMessage")
     if status == "TRAINING_IN_PROGRESS":
         if utc_now() - model.created_at > timedelta(hours=ctx.settings.max_training_hours):
             await fail(model, f"still training after {ctx.settings.max_training_hours:g} h", ctx)
-            return False
+            return None
         if status != model.service_status:
             await ctx.models.update(model, {"service_status": status})
-        log.info("trainer.training", status_message=message)
-        return True
+        plan = _plan(model, seq, message, ctx)
+        log.info(
+            "trainer.training",
+            status_message=message,
+            expected_end=plan.expected_end.isoformat() if plan.expected_end else None,
+            next_look_seconds=plan.delay_seconds,
+        )
+        return plan
     if status == "TRAINING_FAILED":
         await fail(model, str(message or "training failed"), ctx, service_status=status)
-        return False
+        return None
     if status in ("TRAINING_COMPLETED", "STARTING", "RUNNING", "STOPPING", "STOPPED", "FAILED",
                   "DEPRECATED", "COPYING_COMPLETED", "EXPIRED"):  # fmt: skip
         # every status after training means training completed
         await complete(model, described, ctx)
-        return False
+        return None
     log.warning("trainer.unexpected_status", status=status)
-    return True
+    return _plan(model, seq, None, ctx)
 
 
 async def read_summary(uri: str, ctx: TrainerContext) -> dict[str, Any]:
@@ -511,7 +556,10 @@ async def promote(model: ModelVersion, ctx: TrainerContext) -> ModelVersion:
         except ConflictError:
             promoted, note = False, "the current version changed meanwhile"
     log.info("trainer.promotion", promoted=promoted, note=note)
-    return await ctx.models.update(model, {"promoted": promoted, "promotion_note": note})
+    fields: dict[str, Any] = {"promoted": promoted, "promotion_note": note}
+    if promoted:
+        fields["promoted_at"] = utc_now().isoformat()
+    return await ctx.models.update(model, fields)
 
 
 async def _finish(model: ModelVersion, ctx: TrainerContext) -> None:

@@ -50,7 +50,23 @@ class ModelVersion(BaseModel):
     )
     promoted: bool | None = None
     promotion_note: str | None = None
+    promoted_at: datetime | None = Field(
+        default=None, description="when it became the project's current version"
+    )
     poll_seq: int = 0
+    progress: float | None = Field(
+        default=None, description="0-1, as the service last said (the model-server does)"
+    )
+    progress_seen: float | None = Field(
+        default=None, description="the last progress seen to change, for a rate"
+    )
+    progress_seen_at: datetime | None = None
+    expected_end_at: datetime | None = Field(
+        default=None, description="when training should end, predicted from its progress"
+    )
+    next_look_at: datetime | None = Field(
+        default=None, description="when the trainer looks at the training version next"
+    )
     published: set[str] = Field(default_factory=set)
     created_at: datetime = Field(default_factory=utc_now)
     updated_at: datetime = Field(default_factory=utc_now)
