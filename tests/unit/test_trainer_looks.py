@@ -88,7 +88,19 @@ def test_a_simulated_training_is_noticed_just_after_its_end() -> None:
         delay, _ = plan(f"training: {int(100 * t / end)}%, about {end - t:.0f} s left")
         t += delay
     assert 0 <= t - end <= 30
-    assert looks <= 14  # 120 s apart early, then closer: vs 80 looks every 15 s
+    assert looks <= 42  # at most 30 s apart (it may stop early): vs 80 looks every 15 s
+
+
+def test_a_training_that_stops_early_is_noticed_within_30_s() -> None:
+    """Predicted to take 20 minutes, it stops at 400 s (validation mAP stopped improving):
+    the look after its end still comes <= 30 s after it."""
+    predicted_end, stopped, t = 1200.0, 400.0, float(S.poll_interval_seconds)
+    while t < stopped:
+        delay, _ = plan(
+            f"training: {int(100 * t / predicted_end)}%, about {predicted_end - t:.0f} s left"
+        )
+        t += delay
+    assert 0 <= t - stopped <= 30
 
 
 def test_without_progress_the_backoff_bounds_the_delay() -> None:
