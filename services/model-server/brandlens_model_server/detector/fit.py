@@ -10,26 +10,25 @@ stop; a run that reaches it says so (``FitResult.stopped_by == "time_limit"``).
 from __future__ import annotations
 
 import copy
+import io
 import math
 import random
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image, ImageFilter
 from torch.nn import functional as F
 
 from brandlens_model_server.detector import metrics
-from brandlens_model_server.detector.model import STRIDE, LogoNet
+from brandlens_model_server.detector.model import STRIDE, V2, LiteLogoNet, LogoNet, build
 from brandlens_model_server.detector.targets import decode, encode, focal_loss, gather
 
-# ImageNet statistics in 0-255 units: (pixel - MEAN_RGB) / STD_RGB per channel.
-MEAN_RGB = np.array([0.485, 0.456, 0.406], np.float32) * 255
-STD_RGB = np.array([0.229, 0.224, 0.225], np.float32) * 255
-MEAN = torch.from_numpy(MEAN_RGB).view(1, 3, 1, 1)
-STD = torch.from_numpy(STD_RGB).view(1, 3, 1, 1)
+Network = LogoNet | LiteLogoNet
 
 
 @dataclass
@@ -43,15 +42,22 @@ class Example:
 
 @dataclass
 class FitConfig:
+    architecture: str = V2
     input_size: tuple[int, int] = (448, 256)
     train_crop: tuple[int, int] = (320, 192)  # training sees random crops of the canvas
     max_steps: int = 2000  # the budget: decides the learning-rate schedule and the end
     max_seconds: float | None = None  # safety stop only (a run that hits it says so)
     batch_size: int = 16
-    learning_rate: float = 3e-3
+    learning_rate: float | None = None  # the architecture's: v2 1e-2, v1 3e-3
     weight_decay: float = 1e-4
-    width: int = 24
-    eval_every_steps: int = 200
+    width: int | None = None  # the architecture's default (v2: 64 neck channels, v1: 24)
+    # v2: the pretrained backbone's stride-32 blocks learn at this fraction of the
+    # learning rate, after the first ``frozen_fraction`` of the steps (heads only); the
+    # stem and the blocks up to stride 16 (edges, colour, parts) stay frozen, and the
+    # BatchNorm statistics of the whole backbone too.
+    backbone_lr_factor: float = 0.3
+    frozen_fraction: float = 0.1
+    eval_every_steps: int | None = None  # the architecture's: v2 50, v1 200
     max_val_images: int = 120
     patience_evals: int = 4  # stop after this many evaluations without a better val mAP
     paste_probability: float = 0.6
@@ -61,7 +67,7 @@ class FitConfig:
 
 @dataclass
 class FitResult:
-    model: LogoNet
+    model: Network
     best_val_map: float
     threshold: float
     steps: int
@@ -76,10 +82,12 @@ def device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def normalise(batch_uint8: torch.Tensor) -> torch.Tensor:
-    """(B, H, W, 3) uint8 -> (B, 3, H, W) float, ImageNet-normalised."""
+def normalise(batch_uint8: torch.Tensor, model: Network) -> torch.Tensor:
+    """(B, H, W, 3) uint8 -> (B, 3, H, W) float, as ``model`` takes its input."""
     x = batch_uint8.permute(0, 3, 1, 2).float()
-    return (x - MEAN.to(x.device)) / STD.to(x.device)
+    mean = torch.tensor(model.input_mean, device=x.device).view(1, 3, 1, 1)
+    std = torch.tensor(model.input_std, device=x.device).view(1, 3, 1, 1)
+    return (x - mean) / std
 
 
 class Augmenter:
@@ -120,7 +128,7 @@ class Augmenter:
         if self.crops and self.rng.random() < self.config.paste_probability:
             for _ in range(self.rng.randint(1, 3)):
                 boxes += self._paste(canvas, boxes)
-        return _colour_jitter(canvas, self.rng), boxes
+        return _degrade(_colour_jitter(canvas, self.rng), self.rng), boxes
 
     def crop(
         self, image: np.ndarray, boxes: list[tuple[int, float, float, float, float]]
@@ -152,7 +160,8 @@ class Augmenter:
         ch, cw = canvas.shape[:2]
         target_h = self.rng.uniform(0.05, 0.4) * ch
         s = target_h / crop.shape[0]
-        nw, nh = max(6, round(crop.shape[1] * s)), max(6, round(crop.shape[0] * s))
+        aspect = self.rng.uniform(0.85, 1.15)  # a little perspective squeeze
+        nw, nh = max(6, round(crop.shape[1] * s * aspect)), max(6, round(crop.shape[0] * s))
         if nw >= cw or nh >= ch:
             return []
         for _ in range(10):
@@ -181,6 +190,18 @@ def _blit(canvas: np.ndarray, img: np.ndarray, dx: int, dy: int) -> None:
         canvas[y0:y1, x0:x1] = img[y0 - dy : y1 - dy, x0 - dx : x1 - dx]
 
 
+def _degrade(img: np.ndarray, rng: random.Random) -> np.ndarray:
+    """What cameras and encoders do to a frame: defocus/motion blur, JPEG artefacts."""
+    if rng.random() < 0.25:
+        pil = Image.fromarray(img).filter(ImageFilter.GaussianBlur(rng.uniform(0.4, 1.6)))
+        img = np.asarray(pil)
+    if rng.random() < 0.3:
+        buf = io.BytesIO()
+        Image.fromarray(img).save(buf, "JPEG", quality=rng.randint(25, 85))
+        img = np.asarray(Image.open(buf).convert("RGB"))
+    return img
+
+
 def _colour_jitter(img: np.ndarray, rng: random.Random) -> np.ndarray:
     if rng.random() < 0.2:
         return img
@@ -199,17 +220,93 @@ def _batch_targets(
     return {k: torch.from_numpy(np.stack([e[k] for e in encoded])) for k in encoded[0]}
 
 
+class FrozenPrefix:
+    """A LiteLogoNet's frozen prefix (stem and blocks up to stride 16, ImageNet weights
+    that never train), run by onnxruntime on a CPU: 4-6x faster there than torch (measured
+    0.14 s against 0.55 s for 16 crops of 320x192 on 2 cores), and most of the network's
+    work at training time. The trainable rest runs in torch from its output. On a GPU, or
+    without onnxruntime, torch runs it (no gradients)."""
+
+    def __init__(self, model: LiteLogoNet) -> None:
+        self.model = model
+        self.session: Any | None = None
+        if next(model.parameters()).device.type != "cpu":
+            return
+        try:
+            import onnxruntime as ort  # type: ignore[import-untyped,unused-ignore]
+        except ImportError:
+            return
+
+        class _Prefix(torch.nn.Module):
+            def __init__(self, net: LiteLogoNet) -> None:
+                super().__init__()
+                self.net = net
+
+            def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+                return self.net.prefix(x)
+
+        buf = io.BytesIO()  # the exporter writes to a file-like object too
+        dummy = torch.zeros(1, 3, 64, 64)
+        was_training = model.training
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")  # the TorchScript exporter announces its deprecation
+            torch.onnx.export(
+                _Prefix(model).eval(),
+                (dummy,),
+                buf,  # type: ignore[arg-type]
+                input_names=["x"],
+                output_names=["c8", "c16"],
+                dynamic_axes={"x": {0: "batch", 2: "height", 3: "width"}},
+                dynamo=False,
+            )
+        model.train(was_training)
+        options = ort.SessionOptions()
+        options.inter_op_num_threads = 1
+        options.intra_op_num_threads = torch.get_num_threads()
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.session = ort.InferenceSession(
+            buf.getvalue(), options, providers=["CPUExecutionProvider"]
+        )
+
+    def __call__(self, batch_uint8: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, H, W, 3) uint8 -> the stride-8 and stride-16 features."""
+        x = batch_uint8.permute(0, 3, 1, 2).float()
+        if self.session is None:
+            with torch.no_grad():
+                return self.model.prefix(x.to(next(self.model.parameters()).device))
+        c8, c16 = self.session.run(None, {"x": np.ascontiguousarray(x.numpy())})
+        return torch.from_numpy(c8), torch.from_numpy(c16)
+
+
+def _forward(
+    model: Network, batch_uint8: torch.Tensor, prefix: FrozenPrefix | None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    if prefix is not None and isinstance(model, LiteLogoNet):
+        c8, c16 = prefix(batch_uint8)
+        cl = torch.channels_last  # 1.3-1.6x faster depthwise convolutions on a CPU
+        return model.from_prefix(c8.contiguous(memory_format=cl), c16.contiguous(memory_format=cl))
+    dev = next(model.parameters()).device
+    out: tuple[torch.Tensor, torch.Tensor, torch.Tensor] = model(
+        normalise(batch_uint8.to(dev), model)
+    )
+    return out
+
+
 def predict(
-    model: LogoNet, images: list[np.ndarray], batch_size: int = 16
+    model: Network,
+    images: list[np.ndarray],
+    batch_size: int = 16,
+    prefix: FrozenPrefix | None = None,
 ) -> list[list[metrics.Detection]]:
     """Raw detections (label, score, x0, y0, x1, y1) in input pixels, every score >= 0.01."""
     model.eval()
+    if prefix is None and isinstance(model, LiteLogoNet) and len(images) >= 4 * batch_size:
+        prefix = FrozenPrefix(model)
     out: list[list[metrics.Detection]] = []
-    dev = next(model.parameters()).device
     with torch.inference_mode():
         for i in range(0, len(images), batch_size):
-            x = normalise(torch.from_numpy(np.stack(images[i : i + batch_size])).to(dev))
-            out += decode(*model(x))
+            batch = torch.from_numpy(np.stack(images[i : i + batch_size]))
+            out += decode(*_forward(model, batch, prefix))
     return out
 
 
@@ -221,7 +318,10 @@ def fit(
     progress: Callable[[dict[str, Any]], None] = lambda _: None,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> FitResult:
-    if config.max_steps < 1 or config.eval_every_steps < 1:
+    pretrained = config.architecture == V2
+    learning_rate = config.learning_rate or (1e-2 if pretrained else 3e-3)
+    eval_every = config.eval_every_steps or (50 if pretrained else 200)
+    if config.max_steps < 1 or eval_every < 1:
         raise ValueError("max_steps and eval_every_steps must be at least 1")
     if config.threads:
         torch.set_num_threads(config.threads)
@@ -229,10 +329,11 @@ def fit(
     torch.manual_seed(config.seed)
     rng = random.Random(config.seed)  # noqa: S311 - augmentation, not security
     dev = device()
-    model = LogoNet(len(labels), width=config.width).to(dev)
-    optimiser = torch.optim.AdamW(
-        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
-    )
+    model = build(config.architecture, len(labels), config.width).to(dev)
+    optimiser, unfreeze = _optimiser(model, config)
+    prefix = FrozenPrefix(model) if isinstance(model, LiteLogoNet) else None
+    if prefix is not None and prefix.session is not None:
+        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     augmenter = Augmenter(train, config, rng)
     tw, th = config.train_crop
     grid = (th // STRIDE, tw // STRIDE)
@@ -253,21 +354,25 @@ def fit(
             break
         frac = steps / config.max_steps
         warm = min(1.0, (steps + 1) / 50)
+        unfreeze(steps)
         for group in optimiser.param_groups:
             group["lr"] = (
-                config.learning_rate * warm * (0.5 * (1 + math.cos(math.pi * frac)) * 0.95 + 0.05)
+                learning_rate
+                * group["lr_factor"]
+                * warm
+                * (0.5 * (1 + math.cos(math.pi * frac)) * 0.95 + 0.05)
             )
         if len(order) < config.batch_size:
             order += rng.sample(range(len(train)), len(train))
         picked = [order.pop() for _ in range(config.batch_size)]
         samples = [augmenter.crop(*augmenter.sample(train[i])) for i in picked]
-        x = normalise(torch.from_numpy(np.stack([s[0] for s in samples])).to(dev))
+        batch = torch.from_numpy(np.stack([s[0] for s in samples]))
         targets = {
             k: v.to(dev)
             for k, v in _batch_targets([s[1] for s in samples], len(labels), grid).items()
         }
-        model.train()
-        heat, size, offset = model(x)
+        _train_mode(model)
+        heat, size, offset = _forward(model, batch, prefix)
         mask = targets["mask"].unsqueeze(-1)
         denom = mask.sum().clamp(min=1.0)
         size_loss = (
@@ -283,8 +388,8 @@ def fit(
         optimiser.step()
         steps += 1
         elapsed = time.monotonic() - started
-        if steps % config.eval_every_steps == 0 or steps == config.max_steps:
-            val_map = _evaluate(model, val_images, val_truths, len(labels)) if val else 0.0
+        if steps % eval_every == 0 or steps == config.max_steps:
+            val_map = _evaluate(model, val_images, val_truths, len(labels), prefix) if val else 0.0
             history.append(
                 {
                     "seconds": round(elapsed, 1),
@@ -319,7 +424,7 @@ def fit(
     if steps == 0:
         best_state = model.state_dict()
     elif evaluated_at != steps:  # the last steps have not been evaluated yet
-        val_map = _evaluate(model, val_images, val_truths, len(labels)) if val else 0.0
+        val_map = _evaluate(model, val_images, val_truths, len(labels), prefix) if val else 0.0
         history.append(
             {
                 "seconds": round(time.monotonic() - started, 1),
@@ -333,7 +438,7 @@ def fit(
     model.load_state_dict(best_state)
     threshold = 0.3
     if val:
-        detections = predict(model, val_images)
+        detections = predict(model, val_images, prefix=prefix)
         threshold, _ = metrics.best_threshold(detections, val_truths, len(labels))
     return FitResult(
         model.cpu(),
@@ -344,6 +449,49 @@ def fit(
         history,
         stopped_by,
     )
+
+
+def _optimiser(
+    model: Network, config: FitConfig
+) -> tuple[torch.optim.Optimizer, Callable[[int], None]]:
+    """AdamW with a ``lr_factor`` per parameter group, and the unfreezing schedule.
+
+    v2: the backbone starts frozen; at ``frozen_fraction`` of the steps its stride-32
+    blocks join at ``backbone_lr_factor`` of the learning rate. The stem and the blocks up
+    to stride 16 stay frozen (:class:`FrozenPrefix`): what they know (edges,
+    colour, texture) is what a few dozen boxes cannot teach, and at full resolution they
+    are the costliest part of the network on a CPU.
+    """
+    if not isinstance(model, LiteLogoNet):
+        groups = [{"params": list(model.parameters()), "lr_factor": 1.0}]
+        return torch.optim.AdamW(groups, weight_decay=config.weight_decay), lambda _: None
+    for p in model.backbone.parameters():
+        p.requires_grad_(False)
+    tuned = model.tunable_backbone_parameters()
+    head = [p for n, p in model.named_parameters() if not n.startswith("backbone.")]
+    groups = [
+        {"params": head, "lr_factor": 1.0},
+        {"params": tuned, "lr_factor": config.backbone_lr_factor},
+    ]
+    optimiser = torch.optim.AdamW(groups, weight_decay=config.weight_decay)
+    at = round(config.frozen_fraction * config.max_steps)
+
+    def unfreeze(step: int) -> None:
+        if step >= at and not tuned[0].requires_grad:
+            for p in tuned:
+                p.requires_grad_(True)
+
+    return optimiser, unfreeze
+
+
+def _train_mode(model: Network) -> None:
+    """Training mode, but the pretrained backbone's BatchNorm keeps its ImageNet
+    statistics: batches of 16 crops of a few dozen images would only add noise."""
+    model.train()
+    if isinstance(model, LiteLogoNet):
+        for m in model.backbone.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.eval()
 
 
 def _fitted(
@@ -363,14 +511,18 @@ def _fitted(
 
 
 def _evaluate(
-    model: LogoNet, images: list[np.ndarray], truths: list[list[metrics.Truth]], labels: int
+    model: Network,
+    images: list[np.ndarray],
+    truths: list[list[metrics.Truth]],
+    labels: int,
+    prefix: FrozenPrefix | None = None,
 ) -> float:
-    value, _ = metrics.mean_ap(predict(model, images), truths, labels)
+    value, _ = metrics.mean_ap(predict(model, images, prefix=prefix), truths, labels)
     return value
 
 
 def evaluate(
-    model: LogoNet,
+    model: Network,
     examples: list[Example],
     labels: list[str],
     threshold: float,
@@ -380,7 +532,13 @@ def evaluate(
     images, truths = _fitted(examples, canvas)
     detections = predict(model, images)
     map50, per_label = metrics.mean_ap(detections, truths, len(labels))
-    result: dict[str, Any] = {"map50": map50, "labels": {}}
+    widths = [ex.image.shape[1] * min(canvas[0] / ex.image.shape[1], canvas[1] / ex.image.shape[0])
+              for ex in examples]  # fmt: skip
+    result: dict[str, Any] = {
+        "map50": map50,
+        "labels": {},
+        "ap_by_size": metrics.mean_ap_by_size(detections, truths, len(labels), widths),
+    }
     tp = fp = fn = 0
     for k, name in enumerate(labels):
         s = metrics.scores_at(detections, truths, k, threshold)

@@ -123,3 +123,46 @@ def mean_ap(
     per_label = [average_precision(detections, truths, k) for k in range(labels)]
     present = [ap for ap in per_label if ap is not None]
     return (sum(present) / len(present) if present else 0.0), per_label
+
+
+# Size buckets by box width as a fraction of the frame's width (issue 19's report).
+SIZE_BUCKETS = (("<5%", 0.0, 0.05), ("5-10%", 0.05, 0.10), (">10%", 0.10, float("inf")))
+
+
+def mean_ap_by_size(
+    detections: list[list[Detection]],
+    truths: list[list[Truth]],
+    labels: int,
+    frame_widths: list[float],
+) -> dict[str, float | None]:
+    """mAP@0.5 over the truths of each size bucket (``frame_widths``: each image's frame
+    width in the boxes' pixel space), the way COCO's area ranges work: a detection that
+    finds a truth of another bucket is ignored, and a false positive counts in the bucket
+    of its own width. None for a bucket without truths."""
+    out: dict[str, float | None] = {}
+    for name, lo, hi in SIZE_BUCKETS:
+        kept_dets: list[list[Detection]] = []
+        kept_truths: list[list[Truth]] = []
+        for dets, ts, fw in zip(detections, truths, frame_widths, strict=True):
+
+            def inside(
+                x0: float, x1: float, fw: float = fw, lo: float = lo, hi: float = hi
+            ) -> bool:
+                return lo <= (x1 - x0) / fw < hi
+
+            ins = [t for t in ts if inside(t[1], t[3])]
+            outs = [t for t in ts if not inside(t[1], t[3])]
+            kept: list[Detection] = []
+            for d in dets:
+                box = (d[2], d[3], d[4], d[5])
+                finds_in = any(t[0] == d[0] and iou(box, t[1:5]) >= 0.5 for t in ins)
+                finds_out = any(t[0] == d[0] and iou(box, t[1:5]) >= 0.5 for t in outs)
+                if finds_in or (not finds_out and inside(d[2], d[4])):
+                    kept.append(d)
+            kept_dets.append(kept)
+            kept_truths.append(ins)
+        if not any(kept_truths):
+            out[name] = None
+            continue
+        out[name] = mean_ap(kept_dets, kept_truths, labels)[0]
+    return out

