@@ -285,27 +285,25 @@ def main() -> int:
     real_test = examples(real_test_samples, labels, test_dir, store)
     pairs = json.loads((train_dir / "brands.json").read_text())["lookalikes"]
     common = {"threads": args.threads, "max_seconds": args.max_train_seconds}
-    if "real" not in args.skip:
+
+    def real_case(name: str, architecture: str, steps: int, tag: str) -> dict[str, object]:
         figures, model, threshold = train_and_measure(
-            "real", V2, real_train, real_test, labels, steps=args.train_steps,
-            model_dir=CACHE / "model-real-v2", **common,
+            name, architecture, real_train, real_test, labels, steps=steps,
+            model_dir=CACHE / f"model-real-{tag}", **common,
         )  # fmt: skip
         figures["lookalikes"] = lookalike_reports(
             model, real_test_samples, real_test, labels, threshold, (448, 256), pairs
         )
-        results["real"] = figures
+        print(f"look-alikes: {figures['lookalikes']}", flush=True)
+        return figures
+
+    if "real" not in args.skip:
+        figures = results["real"] = real_case("real", V2, args.train_steps, "v2")
         passed["real.map50>=0.90"] = float(figures["map50"]) >= 0.90  # type: ignore[arg-type]
         passed["real.train<=300s"] = float(figures["train_seconds"]) <= 300  # type: ignore[arg-type]
-        print(f"look-alikes: {figures['lookalikes']}", flush=True)
     if "scratch" not in args.skip:
-        figures, model, threshold = train_and_measure(
-            "baseline_scratch.real", V1, real_train, real_test, labels, steps=args.scratch_steps,
-            model_dir=CACHE / "model-real-v1", **common,
-        )  # fmt: skip
-        figures["lookalikes"] = lookalike_reports(
-            model, real_test_samples, real_test, labels, threshold, (448, 256), pairs
-        )
-        results["baseline_scratch"] = {"real": figures}
+        scratch = real_case("baseline_scratch.real", V1, args.scratch_steps, "v1")
+        results["baseline_scratch"] = {"real": scratch}
     if "synthetic" not in args.skip:
         brands = [b.name for b in default_brands(args.brands)]
         train_samples = dataset("train", args.train_images, 1, args.brands)
