@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from brandlens_model_server.settings import ModelServerSettings
 from tests.integration.test_model_server_support import (
     ModelServerHarness,
     pid_alive,
@@ -212,7 +213,7 @@ async def test_restarts_train_a_version_again_until_the_attempt_limit(
         await (await s3.get_object(Bucket=stack.names.artifacts_bucket, Key=key))["Body"].read()
     )
     assert record["training_budget"] == {
-        "max_training_steps": 2000,
+        "max_training_steps": ModelServerSettings().max_training_steps,  # the default
         "max_training_seconds": 3600,
         "seed": 0,
     }

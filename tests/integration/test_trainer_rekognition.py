@@ -155,7 +155,7 @@ async def test_rekognition_shapes_from_create_to_trained(
         version("TRAINING_IN_PROGRESS"),
         expected_params={"ProjectArn": PROJECT_ARN, "VersionNames": ["ds-0001"]},
     )
-    assert await look(model, ctx) is True
+    assert await look(model, 2, ctx) is not None  # still training: the next look's plan
     stubber.add_response(
         "describe_project_versions",
         version(
@@ -170,7 +170,7 @@ async def test_rekognition_shapes_from_create_to_trained(
     )
     model = await ctx.models.get("acme", "ds-0001")
     assert model is not None
-    assert await look(model, ctx) is False
+    assert await look(model, 2, ctx) is None  # ended: no next look
     stubber.assert_no_pending_responses()
     (event,) = await stack.events_of("ModelTrained")
     detail = event["detail"]
@@ -203,7 +203,7 @@ async def test_training_failed_reports_the_status_message(
     )
     model = await ctx.models.get("acme", "ds-0001")
     assert model is not None
-    assert await look(model, ctx) is False
+    assert await look(model, 2, ctx) is None  # ended: no next look
     (event,) = await stack.events_of("TrainingFailed")
     assert event["detail"]["reason"] == message
     assert event["detail"]["project_version_arn"] == VERSION_ARN
