@@ -41,8 +41,6 @@ IMAGENET_STD = 128.0
 BN_EPS = 1e-3
 BN_MOMENTUM = 0.01
 
-WEIGHTS_SHA256_PREFIX = "57934424"  # in the file's name, as lukemelas' hashes go
-
 
 class WeightsMissingError(RuntimeError):
     """The package with the ImageNet weights is not installed."""
@@ -105,7 +103,7 @@ class EfficientNetLite0(nn.Module):
         """Feature maps at ``strides`` (a subset of 4, 8, 16, 32), in that order.
 
         ``start`` 2 (the default): ``x`` is the normalised image. ``start`` 4, 8 or 16:
-        ``x`` is the feature map at that stride (the output of :meth:`prefix`), and
+        ``x`` is the feature map at that stride (a frozen prefix's output), and
         ``strides`` are coarser.
         """
         wanted = {_LAST_BLOCK_AT_STRIDE[s]: s for s in strides}
@@ -119,11 +117,6 @@ class EfficientNetLite0(nn.Module):
             if i in wanted:
                 out[wanted[i]] = x
         return [out[s] for s in strides]
-
-    def prefix(self, x: torch.Tensor, stride: int) -> torch.Tensor:
-        """The normalised image up to the feature map at ``stride``."""
-        (out,) = self.features(x, (stride,))
-        return out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         (x,) = self.features(x, (32,))
