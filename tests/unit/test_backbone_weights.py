@@ -67,14 +67,19 @@ def test_the_detector_backbone_holds_the_shipped_weights() -> None:
         assert torch.equal(own[key], shipped[key]), key
 
 
-def test_training_runs_the_frozen_prefix_in_onnxruntime_with_torchs_results() -> None:
+@pytest.mark.parametrize("frozen_stride", [8, 16])
+def test_training_runs_the_frozen_prefix_in_onnxruntime_with_torchs_results(
+    frozen_stride: int,
+) -> None:
     """fit() runs the frozen stem and blocks in onnxruntime and the rest in torch: the
     two halves together must compute what the whole network (as served) computes."""
     from brandlens_model_server.detector.fit import FrozenPrefix, _forward
 
     torch.manual_seed(0)
     net = LiteLogoNet(num_labels=2).eval()
+    net.frozen_stride = frozen_stride
     prefix = FrozenPrefix(net)
+    assert len(prefix(torch.zeros(1, 64, 64, 3, dtype=torch.uint8))) == (frozen_stride // 8)
     assert prefix.session is not None  # onnxruntime is a model-server dependency
     batch = torch.from_numpy(np.array(Image.fromarray(data.coffee()).resize((320, 192))))[None]
     with torch.inference_mode():

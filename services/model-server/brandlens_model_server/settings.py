@@ -51,7 +51,7 @@ class ModelServerSettings(BaseSettings):
         description="Module run as `python -m MODULE --spec SPEC.json` (CONTRACT.md §1)",
     )
     max_training_steps: int = Field(
-        400,  # about 5 min for the default detector (v2) on an idle 2-core CPU
+        330,  # under 5 min for the default detector (v2) on an idle 2-core CPU
         gt=0,
         le=10_000_000,
         description=(

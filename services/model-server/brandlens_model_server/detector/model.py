@@ -133,29 +133,34 @@ class LiteLogoNet(nn.Module):
         nn.init.constant_(last.bias, -4.6)  # start at p = 0.01 (focal-loss prior)
 
     def tunable_backbone_parameters(self) -> list[nn.Parameter]:
-        """The backbone's parameters after the frozen prefix (the stride-32 blocks)."""
-        first = lite.FIRST_BLOCK_AT_STRIDE[self.PREFIX_STRIDE * 2]
+        """The backbone's parameters after the frozen prefix (the blocks past
+        ``frozen_stride``)."""
+        first = lite.FIRST_BLOCK_AT_STRIDE[self.frozen_stride * 2]
         return [
             p for i, b in enumerate(self.backbone._blocks) if i >= first for p in b.parameters()
         ]
 
-    # The stem and the blocks up to stride 16 never train (see fit.py): training runs them
-    # as a fixed prefix (onnxruntime, 4-6x faster than torch on a CPU) and the rest here.
-    PREFIX_STRIDE = 16
+    # The stem and the blocks up to this stride never train (see fit.py): training runs
+    # them as a fixed prefix (onnxruntime, 4-6x faster than torch on a CPU) and the rest
+    # here. 16 (the default) or 8 (the stride-16 blocks train too).
+    frozen_stride = 16
 
-    def prefix(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Raw pixels (B, 3, H, W) -> the frozen stride-8 and stride-16 features."""
+    def prefix(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Raw pixels (B, 3, H, W) -> the frozen features: (c8, c16), or (c8,) when the
+        stride-16 blocks train."""
         x = (x - lite.IMAGENET_MEAN) / lite.IMAGENET_STD
-        c8, c16 = self.backbone.features(x, (8, 16))
-        return c8, c16
+        strides = (8, 16) if self.frozen_stride == 16 else (8,)
+        return tuple(self.backbone.features(x, strides))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         return self.from_prefix(*self.prefix(x))
 
     def from_prefix(
-        self, c8: torch.Tensor, c16: torch.Tensor
+        self, c8: torch.Tensor, c16: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The frozen features -> heatmap, size, offset (the part that trains)."""
+        if c16 is None:
+            (c16,) = self.backbone.features(c8, (16,), start=8)
         (c32,) = self.backbone.features(c16, (32,), start=16)
         p16 = self.lat16(c16) + F.interpolate(self.lat32(c32), size=c16.shape[-2:], mode="nearest")
         p16 = self.smooth16(p16)

@@ -10,6 +10,10 @@ from torch.nn import functional as F
 
 from brandlens_model_server.detector.model import STRIDE
 
+# TTFNet's beta: the central part of a box (this fraction of its width and height) whose
+# cells regress the box
+REGRESSION_BETA = 0.54
+
 # A box in the network's input pixels: (label index, x0, y0, x1, y1)
 InputBox = tuple[int, float, float, float, float]
 
@@ -36,7 +40,34 @@ def encode(
     offset = np.zeros((max_objects, 2), np.float32)
     index = np.zeros(max_objects, np.int64)
     mask = np.zeros(max_objects, np.float32)
+    # dense box targets (TTFNet): every cell near a centre regresses that box, so a few
+    # dozen boxes give hundreds of box-regression samples. Smaller boxes win overlaps.
+    box = np.zeros((4, grid_h, grid_w), np.float32)  # x0, y0, x1, y1 in grid units
+    box_weight = np.zeros((grid_h, grid_w), np.float32)
     ys, xs = np.ogrid[:grid_h, :grid_w]
+    order = sorted(
+        range(min(len(boxes), max_objects)),
+        key=lambda i: -(boxes[i][3] - boxes[i][1]) * (boxes[i][4] - boxes[i][2]),
+    )
+    for i in order:
+        label, x0, y0, x1, y1 = boxes[i]
+        w, h = (x1 - x0) / STRIDE, (y1 - y0) / STRIDE
+        if w <= 0.25 or h <= 0.25:
+            continue
+        cx, cy = (x0 + x1) / 2 / STRIDE, (y0 + y1) / 2 / STRIDE
+        ix, iy = min(grid_w - 1, max(0, int(cx))), min(grid_h - 1, max(0, int(cy)))
+        sx, sy = max(REGRESSION_BETA * w / 6, 0.3), max(REGRESSION_BETA * h / 6, 0.3)
+        g = np.exp(-((xs - cx + 0.5) ** 2) / (2 * sx**2) - (ys - cy + 0.5) ** 2 / (2 * sy**2))
+        inside = (np.abs(xs - cx + 0.5) <= max(REGRESSION_BETA * w / 2, 0.5)) & (
+            np.abs(ys - cy + 0.5) <= max(REGRESSION_BETA * h / 2, 0.5)
+        )
+        g = np.where(inside, g, 0.0)
+        g[iy, ix] = max(g[iy, ix], 1.0)
+        region = g > 0
+        weight = g / g.sum() * math.log(max((x1 - x0) * (y1 - y0), 2.0))
+        box_weight[region] = weight[region]
+        for c, v in enumerate((x0, y0, x1, y1)):
+            box[c][region] = v / STRIDE
     for k, (label, x0, y0, x1, y1) in enumerate(boxes[:max_objects]):
         w, h = (x1 - x0) / STRIDE, (y1 - y0) / STRIDE
         if w <= 0.25 or h <= 0.25:
@@ -51,7 +82,42 @@ def encode(
         offset[k] = (cx - ix, cy - iy)
         index[k] = iy * grid_w + ix
         mask[k] = 1.0
-    return {"heat": heat, "size": size, "offset": offset, "index": index, "mask": mask}
+    return {
+        "heat": heat,
+        "size": size,
+        "offset": offset,
+        "index": index,
+        "mask": mask,
+        "box": box,
+        "box_weight": box_weight,
+    }
+
+
+def giou_loss(
+    size: torch.Tensor, offset: torch.Tensor, box: torch.Tensor, weight: torch.Tensor
+) -> torch.Tensor:
+    """1 - GIoU of the box each weighted cell predicts (its offset to the centre and the
+    log size, decoded as at inference) against the box it belongs to, weighted mean."""
+    _, _, h, w = size.shape
+    gy, gx = torch.meshgrid(
+        torch.arange(h, dtype=size.dtype, device=size.device),
+        torch.arange(w, dtype=size.dtype, device=size.device),
+        indexing="ij",
+    )
+    cx, cy = gx + offset[:, 0], gy + offset[:, 1]
+    half_w = torch.exp(size[:, 0].clamp(-3.0, 9.0)) / (2 * STRIDE)
+    half_h = torch.exp(size[:, 1].clamp(-3.0, 9.0)) / (2 * STRIDE)
+    px0, py0, px1, py1 = cx - half_w, cy - half_h, cx + half_w, cy + half_h
+    tx0, ty0, tx1, ty1 = box.unbind(1)
+    iw = (torch.minimum(px1, tx1) - torch.maximum(px0, tx0)).clamp(min=0)
+    ih = (torch.minimum(py1, ty1) - torch.maximum(py0, ty0)).clamp(min=0)
+    inter = iw * ih
+    union = (px1 - px0) * (py1 - py0) + (tx1 - tx0) * (ty1 - ty0) - inter
+    hull = (torch.maximum(px1, tx1) - torch.minimum(px0, tx0)) * (
+        torch.maximum(py1, ty1) - torch.minimum(py0, ty0)
+    )
+    giou = inter / union.clamp(min=1e-6) - (hull - union) / hull.clamp(min=1e-6)
+    return ((1 - giou) * weight).sum() / weight.sum().clamp(min=1e-6)
 
 
 def focal_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
