@@ -30,8 +30,14 @@ def test_the_demo_trains_then_finds_the_brands(tmp_path: Path) -> None:
     assert result.returncode == 0, output
     for step in ("project 'demo' created", "model trained: F1", "analysing analysis.mp4"):
         assert step in output, output
+    # the comparison table: brand, on screen (truth), found, appearances (truth), found
+    _, _, comparison = output.partition("found vs the video's ground truth")
     for brand in ("acme", "globex", "initech"):
-        assert re.search(rf"^│ {brand}\s+│ +[0-9.]+ s", output, re.M), (brand, output)
+        row = re.search(rf"^│ {brand}\s+│ +([0-9.]+) s │ +([0-9.]+) s", comparison, re.M)
+        assert row, (brand, output)
+        truth, found = float(row[1]), float(row[2])
+        # issue 19: the demo's screen time within 5 % of the truth, per brand
+        assert abs(found - truth) <= 0.05 * truth, (brand, truth, found, output)
     assert "demo passed" in output
     (elapsed,) = ELAPSED.findall(output)
     assert float(elapsed) < 600, output  # the issue's budget: 10 minutes on 2 cores

@@ -225,12 +225,32 @@ def _comparison(media: DemoMedia, summary: Mapping[str, Any]) -> Table:
     return table
 
 
+#: How far a brand's screen time may be from the truth for the demo to pass (issue 19).
+SCREEN_TIME_TOLERANCE = 0.05
+
+
+def screen_time_errors(media: DemoMedia, summary: Mapping[str, Any]) -> dict[str, float]:
+    """Per brand on screen in the truth: (found - truth) / truth screen time."""
+    errors = {}
+    for name, truth in media.analysis_brands.items():
+        if truth.screen_seconds > 0:
+            found = summary["brands"].get(name)
+            seconds = found["screen_time_ms"] / 1000 if found else 0.0
+            errors[name] = (seconds - truth.screen_seconds) / truth.screen_seconds
+    return errors
+
+
 def _verdict(media: DemoMedia, summary: Mapping[str, Any]) -> int:
     expected = {n for n, t in media.analysis_brands.items() if t.screen_seconds > 0}
     found = set(summary["brands"])
     missed = sorted(expected - found)
     strangers = sorted(found - set(media.brands))
-    if missed or strangers:
+    off = {
+        n: e
+        for n, e in screen_time_errors(media, summary).items()
+        if n not in missed and abs(e) > SCREEN_TIME_TOLERANCE
+    }
+    if missed or strangers or off:
         m.err_console.print(
             "[bold red]demo finished, but the results are off:[/] "
             + "; ".join(
@@ -238,14 +258,20 @@ def _verdict(media: DemoMedia, summary: Mapping[str, Any]) -> int:
                 for part in (
                     f"missed {', '.join(missed)}" if missed else "",
                     f"unknown labels {', '.join(strangers)}" if strangers else "",
+                    "screen time off by more than "
+                    f"{SCREEN_TIME_TOLERANCE:.0%}: "
+                    + ", ".join(f"{escape(n)} {e:+.1%}" for n, e in sorted(off.items()))
+                    if off
+                    else "",
                 )
                 if part
             )
         )
         return 1
+    worst = max((abs(e) for e in screen_time_errors(media, summary).values()), default=0.0)
     m.console.print(
         f"[bold green]demo passed:[/] trained on {media.training_video.name}, found every brand "
-        f"of {media.analysis_video.name}"
+        f"of {media.analysis_video.name}, screen time within {worst:.1%} of the truth"
     )
     return 0
 
