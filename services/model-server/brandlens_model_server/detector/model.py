@@ -142,8 +142,8 @@ class LiteLogoNet(nn.Module):
 
     # The stem and the blocks up to this stride never train (see fit.py): training runs
     # them as a fixed prefix (onnxruntime, 4-6x faster than torch on a CPU) and the rest
-    # here. 16 (the default) or 8 (the stride-16 blocks train too).
-    frozen_stride = 16
+    # here: 8 (the stride-16 blocks train too; FitConfig sets it, default 8) or 16.
+    frozen_stride = 8
 
     def prefix(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Raw pixels (B, 3, H, W) -> the frozen features: (c8, c16), or (c8,) when the
