@@ -80,6 +80,7 @@ class TrainingManager:
         self._slots = asyncio.Semaphore(settings.max_concurrent_trainings)
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._processes: dict[str, asyncio.subprocess.Process] = {}
+        self._waiting: set[str] = set()  # submitted, not yet holding a slot
         self._stopping = False
 
     @property
@@ -88,7 +89,9 @@ class TrainingManager:
 
     @property
     def queued(self) -> int:
-        return len(self._tasks) - len(self._processes)
+        # counted where the slot is taken, not from the task list: a finished
+        # run's task outlives its saved TRAINING_COMPLETED by a loop iteration
+        return len(self._waiting)
 
     def submit(self, record: VersionRecord) -> None:
         """Train ``record`` when a slot is free (it is saved TRAINING_IN_PROGRESS already)."""
@@ -96,9 +99,11 @@ class TrainingManager:
             raise RuntimeError("the training manager is shutting down")
         task = asyncio.create_task(self._train(record), name=f"train-{record.arn}")
         self._tasks[record.arn] = task
+        self._waiting.add(record.arn)
 
         def _done(_task: asyncio.Task[None], arn: str = record.arn) -> None:
             self._tasks.pop(arn, None)
+            self._waiting.discard(arn)
 
         task.add_done_callback(_done)
 
@@ -137,6 +142,7 @@ class TrainingManager:
 
     async def _train(self, record: VersionRecord) -> None:
         async with self._slots:
+            self._waiting.discard(record.arn)
             suffix = uuid.uuid4().hex[:WORK_DIR_SUFFIX_CHARS]
             work_dir = (
                 self.settings.cache_dir / "training" / f"{record.project}-{record.version}-{suffix}"
