@@ -157,18 +157,19 @@ def decode(
     sizes = gather(size, cells)
     offsets = gather(offset, cells)
     out: list[list[tuple[int, float, float, float, float, float]]] = []
+    # plain Python numbers once: indexing tensors element by element costs ~3 ms a frame
+    all_scores, all_cells, all_labels = scores.tolist(), cells.tolist(), labels.tolist()
+    all_sizes, all_offsets = sizes.tolist(), offsets.tolist()
     for i in range(b):
         found = []
-        for k in range(scores.shape[1]):
-            score = float(scores[i, k])
+        for score, cell, label, (sw, sh), (ox, oy) in zip(
+            all_scores[i], all_cells[i], all_labels[i], all_sizes[i], all_offsets[i], strict=True
+        ):
             if score < min_score:
                 break
-            cell = int(cells[i, k])
-            cx = (cell % w + float(offsets[i, k, 0])) * STRIDE
-            cy = (cell // w + float(offsets[i, k, 1])) * STRIDE
-            bw, bh = math.exp(float(sizes[i, k, 0])), math.exp(float(sizes[i, k, 1]))
-            found.append(
-                (int(labels[i, k]), score, cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2)
-            )
+            cx = (cell % w + ox) * STRIDE
+            cy = (cell // w + oy) * STRIDE
+            bw, bh = math.exp(sw), math.exp(sh)
+            found.append((label, score, cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2))
         out.append(found)
     return out
