@@ -32,10 +32,10 @@ from tests.support import Stack
 
 DETECTOR = MODEL_SERVER_SRC / "brandlens_model_server" / "detector"
 SIZE = (448, 256)
-# The training budget in steps (about 95 s on an idle 2-core machine): the detector's
-# quality on this data depends on it, not on how busy the CPU is. The time limit is a
-# safety stop, generous for a busy machine.
-TRAINING_STEPS = int(os.environ.get("MODEL_SERVER_E2E_TRAINING_STEPS", "350"))
+# The training budget in steps (about 100 s on an idle 2-core machine with the pretrained
+# detector): the detector's quality on this data depends on it, not on how busy the CPU
+# is. The time limit is a safety stop, generous for a busy machine.
+TRAINING_STEPS = int(os.environ.get("MODEL_SERVER_E2E_TRAINING_STEPS", "120"))
 TRAINING_SECONDS = 900
 
 pytestmark = [
@@ -178,7 +178,8 @@ async def test_train_run_and_detect_with_the_real_detector(
             trained.get("StatusMessage"),
             harness.log_text()[-3000:],
         )
-        assert 0.0 <= trained["EvaluationResult"]["F1Score"] <= 1.0
+        # the version's own test set (12 held-out images) says the logo is learnt
+        assert trained["EvaluationResult"]["F1Score"] >= 0.8, trained["EvaluationResult"]
         summary = trained["EvaluationResult"]["Summary"]["S3Object"]
         got = await stack.clients.s3.get_object(Bucket=summary["Bucket"], Key=summary["Name"])
         report = json.loads(await got["Body"].read())
