@@ -89,8 +89,8 @@ class TrainingManager:
 
     @property
     def queued(self) -> int:
-        # counted where the slot is taken, not from the task list: a finished
-        # run's task outlives its saved TRAINING_COMPLETED by a loop iteration
+        # counted where the slot is taken, not from the task list: a finished run's
+        # task lives on while its TRAINING_COMPLETED record is being saved
         return len(self._waiting)
 
     def submit(self, record: VersionRecord) -> None:
