@@ -18,9 +18,23 @@ INTERRUPTED_EXIT_CODE = 130
 
 
 def exit_on_interrupt(signum: int, frame: FrameType | None) -> None:
-    """A SIGINT handler: say so and exit 130, wherever the program is."""
-    sys.stderr.write("interrupted\n")
-    raise SystemExit(INTERRUPTED_EXIT_CODE)
+    """A SIGINT handler: say so and exit 130 at once, wherever the program is.
+
+    It ends the process (``os._exit``) rather than raising SystemExit: raised from a
+    signal handler, an exception lands in whatever code runs at that moment, and during
+    imports that can be a class body's ``__set_name__`` (Python turns it into a
+    RuntimeError) under library code that catches broad exceptions, after which the
+    command carried on. Nothing needs cleaning up here: a command's own work runs under
+    ``main._run``, which handles Ctrl-C itself (cancelling, so its cleanup runs).
+    """
+    for stream, text in ((sys.stdout, ""), (sys.stderr, "interrupted\n")):
+        try:
+            stream.write(text)
+            stream.flush()
+        # e.g. a reentrant write (the handler interrupted one): exiting matters more
+        except Exception:  # noqa: S110  # nosec B110
+            pass
+    os._exit(INTERRUPTED_EXIT_CODE)
 
 
 def _run_as_command() -> bool:
